@@ -1,0 +1,51 @@
+"""The main pipeline: prep → train → evaluate (→ optional stages), each a cached Prefect task."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from flows.stages import STAGES
+from infra.config import ConfigError, PipelineConfig
+from infra.identity import config_hash
+from infra.orchestration import RunHandle
+from infra.runs import ArtifactRef, Run, StageResult, canonical_config
+from infra.storage import open_store
+
+
+def stage_inputs(stage: str, done: dict[str, StageResult]) -> dict[str, ArtifactRef]:
+    inputs = {}
+    for name, (producer, artifact) in STAGES[stage].inputs.items():
+        if producer not in done:
+            if STAGES[stage].inputs_optional:
+                continue
+            raise ConfigError(f"stage {stage!r} needs {producer!r}'s {artifact}; add {producer!r} to stages")
+        inputs[name] = done[producer].artifacts[artifact]
+    return inputs
+
+
+@flow(name="pipeline", validate_parameters=True)
+def pipeline(config: PipelineConfig, force: bool = False) -> dict[str, Any]:
+    """Run ``config``'s stages in order; returns {run_id, artifact_url, stages: {stage: metrics}}."""
+    store = open_store(config.storage.url, config.storage.endpoint_url)
+    run = Run.create(store, config.name, canonical_config(config), config_hash(config))
+    handle = RunHandle(store_url=config.storage.url, endpoint_url=config.storage.endpoint_url, run_id=run.run_id)
+    done: dict[str, StageResult] = {}
+    try:
+        for stage in config.active_stages():
+            spec = STAGES[stage]
+            task = spec.task.with_options(
+                retries=config.execution.retries, retry_delay_seconds=config.execution.retry_delay_s
+            )
+            section = getattr(config, spec.section)
+            done[stage] = task(handle, section, config.seed, stage_inputs(stage, done), force)
+    except BaseException:
+        Run.open(store, run.run_id).finish("failed")
+        raise
+    Run.open(store, run.run_id).finish("completed")
+    return {
+        "run_id": run.run_id,
+        "artifact_url": run.url,
+        "stages": {stage: result.metrics for stage, result in done.items()},
+    }

@@ -1,0 +1,31 @@
+"""The stage registry: each pipeline stage's Prefect task, config section and the inputs it takes from earlier
+stages (input name → (producing stage, artifact name))."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tasks.data.task import prep_task
+from tasks.evaluate.task import evaluate_task
+from tasks.study.task import study_task
+from tasks.train.task import train_task
+
+DATA = {"splits": ("prep", "splits.npz"), "info": ("prep", "info.json")}
+MODEL = {"model": ("train", "model.pt")}
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    task: object
+    section: str
+    inputs: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Inputs whose producer did not run are left out instead of failing (the stage decides if it needs them).
+    inputs_optional: bool = False
+
+
+STAGES: dict[str, StageSpec] = {
+    "prep": StageSpec(prep_task, "data"),
+    "train": StageSpec(train_task, "train", DATA),
+    "evaluate": StageSpec(evaluate_task, "evaluate", DATA | MODEL),
+    "study": StageSpec(study_task, "study", DATA, inputs_optional=True),
+}

@@ -1,0 +1,218 @@
+"""The ``spotlab`` command line (typer + rich). Results go to stdout; logs and progress go to stderr.
+
+Exit codes: 0 success, 1 a run or storage failure, 2 bad input (config, override, key).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from infra.config import ConfigError, PipelineConfig, json_schema, load_config
+from infra.runs import Run, list_runs
+from infra.settings import default_artifact_url
+from infra.storage import InvalidKey, StorageError, open_store
+
+app = typer.Typer(help="spotlab: reproducible experiments for the ICML 2022 'DL: Algorithms' papers.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+runs_app = typer.Typer(help="Runs in an artifact store.", no_args_is_help=True)
+artifacts_app = typer.Typer(help="Artifacts of one run.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+app.add_typer(artifacts_app, name="artifacts")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+SetOption = typer.Option(None, "--set", help="Override a field: dotted.path=value (repeatable).")
+StoreOption = typer.Option(None, "--store", help="Artifact store URL (default $SPOTLAB_ARTIFACTS or ./spotlab-artifacts).")
+EndpointOption = typer.Option(None, "--endpoint-url", help="S3-compatible endpoint (default $AWS_ENDPOINT_URL).")
+
+
+def fail(message: str, code: int) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
+    # Per-request lines of the Prefect client drown the stage logs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _load(file: Path, overrides: list[str] | None, profile: str | None) -> PipelineConfig:
+    try:
+        return load_config(file, overrides or [], profile)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+
+
+def _store(url: str | None, endpoint: str | None):
+    try:
+        return open_store(url or default_artifact_url(), endpoint)
+    except StorageError as exc:
+        fail(str(exc), 2)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def print_summary(result: dict[str, Any]) -> None:
+    table = Table(title=f"run {result['run_id']}", show_lines=False)
+    table.add_column("stage")
+    table.add_column("metrics")
+    for stage, metrics in result["stages"].items():
+        shown = ", ".join(f"{k}={_scalar(v)}" for k, v in metrics.items() if not isinstance(v, (dict, list)))
+        table.add_row(stage, shown)
+    out.print(table)
+    out.print(f"artifacts: {result['artifact_url']}", highlight=False)
+
+
+@app.command()
+def validate(
+    file: Path = typer.Argument(..., help="YAML or JSON pipeline config."),
+    set_: Optional[list[str]] = SetOption,
+    profile: Optional[str] = typer.Option(None, help="Apply a profile defined in the config."),
+) -> None:
+    """Check a config without running anything or writing anything."""
+    config = _load(file, set_, profile)
+    out.print(f"{file}: valid; stages: {', '.join(config.active_stages())}", highlight=False)
+
+
+@app.command()
+def run(
+    file: Path = typer.Argument(..., help="YAML or JSON pipeline config."),
+    set_: Optional[list[str]] = SetOption,
+    profile: Optional[str] = typer.Option(None, help="Apply a profile defined in the config."),
+    quick: bool = typer.Option(False, "--quick", help="Shorthand for --profile quick."),
+    force: bool = typer.Option(False, "--force", help="Re-run stages even when their results are cached."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object {run_id, artifact_url, stages}."),
+) -> None:
+    """Run the pipeline described by FILE (Prefect's ephemeral API unless PREFECT_API_URL is set)."""
+    config = _load(file, set_, "quick" if quick and profile is None else profile)
+    _setup_logging()
+    from flows.pipeline import pipeline
+
+    try:
+        result = pipeline(config, force=force)
+    except (StorageError, ConfigError) as exc:
+        fail(str(exc), 1)
+    if as_json:
+        print(json.dumps(result, default=str))
+    else:
+        print_summary(result)
+
+
+@app.command()
+def schema(name: str = typer.Argument("pipeline", help="pipeline or a section: data, train, evaluate, ...")) -> None:
+    """Print the JSON Schema of the pipeline config or one of its sections."""
+    try:
+        print(json.dumps(json_schema(name), indent=2))
+    except ConfigError as exc:
+        fail(str(exc), 2)
+
+
+@runs_app.command("ls")
+def runs_ls(store: Optional[str] = StoreOption, endpoint_url: Optional[str] = EndpointOption,
+            as_json: bool = typer.Option(False, "--json")) -> None:
+    """List runs, oldest first."""
+    try:
+        manifests = list_runs(_store(store, endpoint_url))
+    except StorageError as exc:
+        fail(str(exc), 1)
+    if as_json:
+        print(json.dumps([{"run_id": m.run_id, "name": m.name, "status": m.status, "created": m.created,
+                           "stages": list(m.stages)} for m in manifests]))
+        return
+    table = Table()
+    for column in ("run id", "name", "status", "stages", "artifacts"):
+        table.add_column(column)
+    for m in manifests:
+        table.add_row(m.run_id, m.name, m.status, ", ".join(m.stages), str(len(m.artifacts)))
+    out.print(table)
+
+
+def _open_run(run_id: str, store: str | None, endpoint: str | None) -> Run:
+    try:
+        return Run.open(_store(store, endpoint), run_id)
+    except InvalidKey as exc:
+        fail(str(exc), 2)
+    except StorageError as exc:
+        fail(str(exc), 1)
+
+
+@artifacts_app.command("ls")
+def artifacts_ls(run_id: str, store: Optional[str] = StoreOption, endpoint_url: Optional[str] = EndpointOption,
+                 as_json: bool = typer.Option(False, "--json")) -> None:
+    """List a run's artifacts with their sha256, size and producing stage."""
+    run = _open_run(run_id, store, endpoint_url)
+    if as_json:
+        print(json.dumps([a.model_dump() for a in run.manifest.artifacts]))
+        return
+    table = Table(title=f"run {run_id}")
+    for column in ("path", "bytes", "sha256", "stage", "cached from"):
+        table.add_column(column)
+    for a in run.manifest.artifacts:
+        table.add_row(a.path, str(a.bytes), a.sha256, a.stage, a.cached_from or "")
+    out.print(table)
+
+
+@artifacts_app.command("get")
+def artifacts_get(run_id: str, path: str, dest: Path, store: Optional[str] = StoreOption,
+                  endpoint_url: Optional[str] = EndpointOption) -> None:
+    """Download artifact PATH ('<stage>/<name>') of a run to DEST, verifying its sha256."""
+    run = _open_run(run_id, store, endpoint_url)
+    try:
+        data = run.read(run.find(path))
+    except StorageError as exc:
+        fail(str(exc), 1)
+    target = dest / Path(path).name if dest.is_dir() else dest
+    target.write_bytes(data)
+    err.print(f"wrote {target} ({len(data)} bytes, sha256 verified)", highlight=False)
+
+
+@app.command()
+def reproduce(
+    names: Optional[list[str]] = typer.Argument(None, help="Paper configs to run (default: all)."),
+    quick: bool = typer.Option(False, "--quick", help="Use each config's small 'quick' profile."),
+    as_json: bool = typer.Option(False, "--json", help="Print the verdicts as a JSON list."),
+    papers_dir: Path = typer.Option(Path("examples/papers"), help="Folder of reproduction configs."),
+    store: Optional[str] = StoreOption,
+    endpoint_url: Optional[str] = EndpointOption,
+) -> None:
+    """Run the paper reproduction configs and write one report of every claim check."""
+    from flows.reproduce import discover, reproduce as reproduce_flow
+
+    try:
+        files = discover(papers_dir, names or [])
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    if not files:
+        err.print(f"no reproduction configs under {papers_dir}; nothing to do")
+        if as_json:
+            print("[]")
+        return
+    _setup_logging()
+    result = reproduce_flow([str(f) for f in files], quick=quick, store_url=store or default_artifact_url(),
+                            endpoint_url=endpoint_url)
+    verdicts = result["verdicts"]
+    if as_json:
+        print(json.dumps(verdicts, default=str))
+    else:
+        table = Table(title="claim checks")
+        for column in ("name", "claim", "measured", "expected", "verdict"):
+            table.add_column(column)
+        for v in verdicts:
+            table.add_row(v["name"], v["claim"], str(v["measured"]), v["expected"], v["verdict"])
+        out.print(table)
+        out.print(f"report: {result['report_url']}", highlight=False)
+    raise typer.Exit(0 if all(v["verdict"] == "pass" for v in verdicts) else 1)

@@ -1,0 +1,205 @@
+"""Loading pipeline configs: YAML/JSON → profile and ``--set`` overrides → the typed :class:`PipelineConfig`.
+
+The config models themselves live next to the code they configure; this module only assembles the pipeline
+config from the families' models, loads files, applies overrides and turns validation errors into messages that
+name the file, the field path, the offending value and the choices.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
+
+from infra.settings import default_artifact_url
+from tasks.data.config import DataConfig
+from tasks.evaluate.config import EvaluateConfig
+from tasks.study.config import StudyConfig
+from tasks.train.config import TrainConfig
+
+StageName = Literal["prep", "train", "evaluate", "study"]
+STAGE_ORDER: tuple[str, ...] = ("prep", "train", "evaluate", "study")
+# Stages that run only when their section is present (or they are listed in ``stages``).
+OPTIONAL_STAGES: tuple[str, ...] = ("study",)
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the source, the field path and the fix."""
+
+
+class StorageConfig(BaseModel, frozen=True, extra="forbid"):
+    url: str = Field(
+        default_factory=default_artifact_url,
+        description="Artifact store: a directory (default ./spotlab-artifacts or $SPOTLAB_ARTIFACTS) or "
+        "s3://bucket/prefix.",
+    )
+    endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint (MinIO, Ceph, moto...); falls back to $AWS_ENDPOINT_URL."
+    )
+
+
+class ExecutionConfig(BaseModel, frozen=True, extra="forbid"):
+    retries: int = Field(0, ge=0, le=10, description="Prefect retries of a failed stage (train resumes).")
+    retry_delay_s: float = Field(2.0, ge=0, description="Seconds between retries.")
+
+
+_OPERATIONAL = {"identity": False}
+
+
+class PipelineConfig(BaseModel, frozen=True, extra="forbid"):
+    """A whole experiment: data → train → evaluate (→ the optional stages), one seed, one artifact store."""
+
+    name: str = Field("spotlab", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="Experiment name.")
+    seed: int = Field(0, ge=0, description="Seeds data splits, initialisation and shuffling.")
+    stages: list[StageName] | None = Field(
+        None, description="Stages to run (in pipeline order); default: prep, train, evaluate and every optional "
+        "stage whose section is given."
+    )
+    data: DataConfig = Field(default_factory=DataConfig, description="Data preparation.")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Training.")
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig, description="Evaluation.")
+    study: StudyConfig | None = Field(None, description="A paper's claim check (by kind); see examples/papers/.")
+    storage: StorageConfig = Field(
+        default_factory=StorageConfig, description="Where artifacts go.", json_schema_extra=_OPERATIONAL
+    )
+    execution: ExecutionConfig = Field(
+        default_factory=ExecutionConfig, description="Retries and other orchestration settings.",
+        json_schema_extra=_OPERATIONAL,
+    )
+    profiles: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Named sets of dotted overrides (e.g. quick: {train.epochs: 2}) selected with --profile.",
+        json_schema_extra=_OPERATIONAL,
+    )
+
+    @model_validator(mode="after")
+    def _stages_have_sections(self):
+        for stage in self.stages or ():
+            if stage in OPTIONAL_STAGES and getattr(self, stage) is None:
+                raise ValueError(f"stages lists {stage!r} but the config has no {stage!r} section")
+        return self
+
+    def active_stages(self) -> list[str]:
+        chosen = set(self.stages) if self.stages is not None else {
+            *(s for s in STAGE_ORDER if s not in OPTIONAL_STAGES or getattr(self, s) is not None)
+        }
+        return [s for s in STAGE_ORDER if s in chosen]
+
+
+SCHEMAS: dict[str, Any] = {
+    "pipeline": PipelineConfig,
+    "data": DataConfig,
+    "train": TrainConfig,
+    "evaluate": EvaluateConfig,
+    "study": StudyConfig,
+}
+
+
+def json_schema(name: str = "pipeline") -> dict[str, Any]:
+    if name not in SCHEMAS:
+        raise ConfigError(f"no schema {name!r}; choose one of {sorted(SCHEMAS)}")
+    return TypeAdapter(SCHEMAS[name]).json_schema()
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b.c=value`` → (["a", "b", "c"], value parsed as a YAML scalar or flow collection)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected dotted.path=value")
+    path, raw = text.split("=", 1)
+    keys = path.strip().split(".")
+    if not all(keys):
+        raise ConfigError(f"--set {text!r}: empty segment in path {path!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {text!r}: value is not valid YAML ({exc})") from exc
+    return keys, value
+
+
+def apply_override(raw: dict[str, Any], keys: list[str], value: Any, origin: str) -> None:
+    node = raw
+    for depth, key in enumerate(keys[:-1]):
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            where = ".".join(keys[: depth + 1])
+            raise ConfigError(f"{origin}: cannot set {'.'.join(keys)}: {where} is {child!r}, not a mapping")
+        node = child
+    node[keys[-1]] = value
+
+
+def _readable_loc(raw: Any, loc: tuple) -> str:
+    """Field path without pydantic's union-tag elements (``train.optimizer.sgd.lr`` → ``train.optimizer.lr``)."""
+    parts, node = [], raw
+    for item in loc:
+        if isinstance(node, dict) and item not in node and node.get("kind") == item:
+            continue
+        parts.append(str(item))
+        node = node.get(item) if isinstance(node, dict) else (
+            node[item] if isinstance(node, list) and isinstance(item, int) and item < len(node) else None
+        )
+    return ".".join(parts) or "<root>"
+
+
+def format_validation_error(source: str, raw: Any, exc: ValidationError) -> str:
+    lines = [f"{source}: invalid config"]
+    for err in exc.errors():
+        where = _readable_loc(raw, err["loc"])
+        if err["type"] == "union_tag_invalid":
+            tags = err["ctx"]["expected_tags"]
+            lines.append(f"  {where}.kind={err['ctx']['tag']!r} is unknown; choose one of [{tags}]")
+        elif err["type"] == "extra_forbidden":
+            lines.append(f"  {where}: unknown field (check the spelling; see `spotlab schema`)")
+        elif err["type"] == "missing":
+            lines.append(f"  {where}: required field is missing")
+        else:
+            lines.append(f"  {where}: {err['msg']} (got {json.dumps(err.get('input'), default=str)[:80]})")
+    return "\n".join(lines)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: malformed YAML/JSON{where}: {getattr(exc, 'problem', exc)}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file ({exc})") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(raw).__name__}")
+    return raw
+
+
+def resolve(
+    raw: dict[str, Any], source: str, overrides: list[str] = (), profile: str | None = None
+) -> PipelineConfig:
+    """Apply the named profile, then ``--set`` overrides, then validate."""
+    raw = copy.deepcopy(raw)
+    if profile is not None:
+        profiles = raw.get("profiles") or {}
+        if profile not in profiles:
+            raise ConfigError(f"{source}: profile {profile!r} is not defined; available: {sorted(profiles)}")
+        for dotted, value in profiles[profile].items():
+            apply_override(raw, dotted.split("."), value, f"{source}: profiles.{profile}")
+    for text in overrides:
+        keys, value = parse_override(text)
+        apply_override(raw, keys, value, f"--set {text}")
+    try:
+        return PipelineConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, raw, exc)) from exc
+
+
+def load_config(path: str | Path, overrides: list[str] = (), profile: str | None = None) -> PipelineConfig:
+    return resolve(read_config_file(path), str(path), overrides, profile)

@@ -1,0 +1,10 @@
+"""The evaluate stage's config."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class EvaluateConfig(BaseModel, frozen=True, extra="forbid"):
+    split: str = Field("test", pattern="^(test|val|train)$", description="Which split to score.")
+    ece_bins: int = Field(15, ge=2, le=100, description="Equal-width confidence bins for the ECE.")

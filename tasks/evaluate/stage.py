@@ -1,0 +1,28 @@
+"""The ``evaluate`` stage: accuracy, loss, NLL and ECE (or MSE/MAE for regression) of a trained model."""
+
+from __future__ import annotations
+
+import torch
+
+from infra.runs import StageResult
+from infra.stages import StageContext
+from models.registry import model_from_bytes
+from tasks.data.stage import load_prepared
+from tasks.evaluate.metrics import classification_metrics, regression_metrics
+from tasks.train.loop import predict
+
+STAGE = "evaluate"
+
+
+def run(ctx: StageContext) -> StageResult:
+    splits, info = load_prepared(ctx)
+    model = model_from_bytes(ctx.read("model"))
+    x = getattr(splits, f"x_{ctx.config.split}")
+    y = getattr(splits, f"y_{ctx.config.split}")
+    out = predict(model, torch.as_tensor(x)).numpy()
+    if info.task == "classification":
+        metrics = classification_metrics(out, y, ctx.config.ece_bins)
+    else:
+        metrics = regression_metrics(out.squeeze(-1), y)
+    ctx.write_json("metrics.json", metrics)
+    return ctx.result(metrics)

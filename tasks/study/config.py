@@ -1,0 +1,14 @@
+"""The study registry: every paper's claim check, keyed by ``kind``. Each config has ``needs_data`` (whether it
+takes the pipeline's prepared data) and ``run(data, seed) -> StudyReport``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Union
+
+from pydantic import Field
+
+from tasks.study.seeds import SeedSweepConfig
+
+STUDIES = {cfg.model_fields["kind"].default: cfg for cfg in (SeedSweepConfig,)}
+
+StudyConfig = Annotated[Union[tuple(STUDIES.values())], Field(discriminator="kind")]

@@ -1,0 +1,64 @@
+"""Seed-sweep study: train the same model under several seeds and report mean ± std of test accuracy.
+
+It checks a pipeline's own claim (e.g. "the quickstart MLP reaches ≥ 0.9 on digits") with its spread across seeds,
+the basic reproducibility question every paper study builds on.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, Field
+
+from models.registry import build_model
+from tasks.study.report import Claim, StudyReport
+from tasks.train.config import TrainConfig
+from tasks.train.loop import evaluate_split, fit
+from tasks.train.schedules import build_scheduler
+
+
+def train_and_score(cfg: TrainConfig, splits, info, seed: int) -> float:
+    """Test accuracy of ``cfg`` trained from scratch under ``seed`` (one shared helper for studies)."""
+    torch.manual_seed(seed)
+    model = build_model(cfg.model, info.input_shape, info.num_outputs, info.mean, info.std)
+    optimizer = cfg.optimizer.build(model.parameters())
+    fit(
+        model,
+        optimizer,
+        build_scheduler(cfg.schedule, optimizer, cfg.epochs),
+        cfg.objective.build(info.task, info.bounds),
+        (torch.as_tensor(splits.x_train), torch.as_tensor(splits.y_train)),
+        (torch.as_tensor(splits.x_val), torch.as_tensor(splits.y_val)),
+        task=info.task,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        seed=seed,
+    )
+    _, accuracy = evaluate_split(model, torch.as_tensor(splits.x_test), torch.as_tensor(splits.y_test), info.task)
+    return accuracy
+
+
+class SeedSweepConfig(BaseModel, frozen=True, extra="forbid"):
+    kind: Literal["seed-sweep"] = "seed-sweep"
+    train: TrainConfig = Field(default_factory=TrainConfig, description="What to train under each seed.")
+    seeds: int = Field(3, ge=2, le=50, description="Number of seeds (run seed, run seed + 1, ...).")
+    min_accuracy: float = Field(0.9, ge=0, le=1, description="Claimed lower bound on mean test accuracy.")
+
+    needs_data: ClassVar[bool] = True
+
+    def run(self, data, seed: int) -> StudyReport:
+        splits, info = data
+        scores = [train_and_score(self.train, splits, info, seed + i) for i in range(self.seeds)]
+        mean, std = float(np.mean(scores)), float(np.std(scores, ddof=1))
+        table = [{"seed": seed + i, "test_accuracy": s} for i, s in enumerate(scores)]
+        table.append({"seed": "mean ± std", "test_accuracy": f"{mean:.4f} ± {std:.4f}"})
+        claim = Claim.check(
+            "accuracy",
+            f"mean test accuracy over {self.seeds} seeds is at least {self.min_accuracy}",
+            round(mean, 4),
+            f">= {self.min_accuracy}",
+            mean >= self.min_accuracy,
+        )
+        return StudyReport(title="Seed sweep", table=table, claims=[claim])

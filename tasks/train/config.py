@@ -1,0 +1,26 @@
+"""The train stage's config: model × optimizer × schedule × objective, each chosen by ``kind``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from models.mlp import MLPConfig
+from models.registry import ModelConfig
+from tasks.train.objectives import ERMConfig, ObjectiveConfig
+from tasks.train.optimizers import OptimizerConfig, SGDConfig
+from tasks.train.schedules import CosineScheduleConfig, ScheduleConfig
+
+
+class TrainConfig(BaseModel, frozen=True, extra="forbid"):
+    model: ModelConfig = Field(default_factory=MLPConfig, description="Network architecture (by kind).")
+    optimizer: OptimizerConfig = Field(default_factory=SGDConfig, description="Optimizer (by kind).")
+    schedule: ScheduleConfig = Field(default_factory=CosineScheduleConfig, description="LR schedule (by kind).")
+    objective: ObjectiveConfig = Field(default_factory=ERMConfig, description="Training loss (by kind).")
+    epochs: int = Field(20, ge=1, description="Passes over the training split.")
+    batch_size: int = Field(64, ge=1, description="Examples per step (global batch).")
+    checkpoint_every: int = Field(5, ge=1, description="Save a resumable checkpoint every this many epochs.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where to train; auto picks CUDA when present.", json_schema_extra={"identity": False}
+    )

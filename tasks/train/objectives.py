@@ -1,0 +1,36 @@
+"""Training objectives: the loss a training step minimises for a batch (ERM here; robust ones plug in the same way).
+
+An objective is built into a callable ``(model, x, y) -> scalar loss``; it may run extra forward/backward passes
+(adversarial objectives) but must leave parameter gradients untouched, since the step computes them afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Callable, Literal, Union
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, Field
+from torch import nn
+
+Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def task_loss(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Cross-entropy for classification, mean squared error for (scalar) regression."""
+    if task == "classification":
+        return F.cross_entropy
+    return lambda out, y: F.mse_loss(out.squeeze(-1), y)
+
+
+class ERMConfig(BaseModel, frozen=True, extra="forbid"):
+    kind: Literal["erm"] = "erm"
+
+    def build(self, task: str, bounds: tuple[float, float] | None) -> Objective:
+        loss = task_loss(task)
+        return lambda model, x, y: loss(model(x), y)
+
+
+OBJECTIVES = {cfg.model_fields["kind"].default: cfg for cfg in (ERMConfig,)}
+
+ObjectiveConfig = Annotated[Union[tuple(OBJECTIVES.values())], Field(discriminator="kind")]
