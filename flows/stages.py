@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tasks.attack.task import attack_task
 from tasks.data.task import prep_task
 from tasks.evaluate.task import evaluate_task
+from tasks.landscape.task import landscape_task
+from tasks.prune.task import prune_task
 from tasks.study.task import study_task
 from tasks.train.task import train_task
 
@@ -27,5 +30,8 @@ STAGES: dict[str, StageSpec] = {
     "prep": StageSpec(prep_task, "data"),
     "train": StageSpec(train_task, "train", DATA),
     "evaluate": StageSpec(evaluate_task, "evaluate", DATA | MODEL),
+    "attack": StageSpec(attack_task, "attack", DATA | MODEL),
+    "prune": StageSpec(prune_task, "prune", DATA | MODEL),
+    "landscape": StageSpec(landscape_task, "landscape", DATA | MODEL),
     "study": StageSpec(study_task, "study", DATA, inputs_optional=True),
 }

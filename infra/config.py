@@ -16,15 +16,18 @@ import yaml
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
 
 from infra.settings import default_artifact_url
+from tasks.attack.config import AttackStageConfig
 from tasks.data.config import DataConfig
 from tasks.evaluate.config import EvaluateConfig
+from tasks.landscape.config import LandscapeStageConfig
+from tasks.prune.config import PruneStageConfig
 from tasks.study.config import StudyConfig
 from tasks.train.config import TrainConfig
 
-StageName = Literal["prep", "train", "evaluate", "study"]
-STAGE_ORDER: tuple[str, ...] = ("prep", "train", "evaluate", "study")
+StageName = Literal["prep", "train", "evaluate", "attack", "prune", "landscape", "study"]
+STAGE_ORDER: tuple[str, ...] = ("prep", "train", "evaluate", "attack", "prune", "landscape", "study")
 # Stages that run only when their section is present (or they are listed in ``stages``).
-OPTIONAL_STAGES: tuple[str, ...] = ("study",)
+OPTIONAL_STAGES: tuple[str, ...] = ("attack", "prune", "landscape", "study")
 
 
 class ConfigError(ValueError):
@@ -62,6 +65,9 @@ class PipelineConfig(BaseModel, frozen=True, extra="forbid"):
     data: DataConfig = Field(default_factory=DataConfig, description="Data preparation.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Training.")
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig, description="Evaluation.")
+    attack: AttackStageConfig | None = Field(None, description="Attack evaluation of the trained model.")
+    prune: PruneStageConfig | None = Field(None, description="Pruning and spectral analysis of the trained model.")
+    landscape: LandscapeStageConfig | None = Field(None, description="Loss-landscape analysis of the trained model.")
     study: StudyConfig | None = Field(None, description="A paper's claim check (by kind); see examples/papers/.")
     storage: StorageConfig = Field(
         default_factory=StorageConfig, description="Where artifacts go.", json_schema_extra=_OPERATIONAL
@@ -95,6 +101,9 @@ SCHEMAS: dict[str, Any] = {
     "data": DataConfig,
     "train": TrainConfig,
     "evaluate": EvaluateConfig,
+    "attack": AttackStageConfig,
+    "prune": PruneStageConfig,
+    "landscape": LandscapeStageConfig,
     "study": StudyConfig,
 }
 
