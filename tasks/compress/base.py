@@ -14,6 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 
@@ -38,3 +39,23 @@ class Compressor(ABC):
     @abstractmethod
     def decompress(self, payload: Payload) -> torch.Tensor:
         """Decode to a 1-D float32 tensor of length ``payload.numel``."""
+
+
+def sum_payloads(payloads: list[Payload]) -> Payload:
+    """Elementwise sum of allreduce-compatible payloads (what a ring-allreduce of their tensors computes)."""
+    first = payloads[0]
+    for p in payloads[1:]:
+        if p.numel != first.numel or p.meta != first.meta or len(p.tensors) != len(first.tensors):
+            raise ValueError("payloads differ in length or metadata: were they made with the same step seed?")
+    tensors = [torch.stack(parts).sum(0, dtype=parts[0].dtype) for parts in zip(*(p.tensors for p in payloads))]
+    return Payload(tensors=tensors, numel=first.numel, meta=dict(first.meta))
+
+
+def worker_seed(seed: int, worker: int) -> int:
+    """A seed private to one worker at one step, derived from the shared step seed (independent across workers)."""
+    return int(np.random.SeedSequence([seed, worker]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def generator(seed: int) -> torch.Generator:
+    """A CPU generator: identical streams on every machine and device for the same seed."""
+    return torch.Generator().manual_seed(seed)
