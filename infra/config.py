@@ -162,6 +162,8 @@ def format_validation_error(source: str, raw: Any, exc: ValidationError) -> str:
         if err["type"] == "union_tag_invalid":
             tags = err["ctx"]["expected_tags"]
             lines.append(f"  {where}.kind={err['ctx']['tag']!r} is unknown; choose one of [{tags}]")
+        elif err["type"] == "union_tag_not_found":
+            lines.append(f"  {where}: needs a 'kind' to choose the method (see `spotlab schema`)")
         elif err["type"] == "extra_forbidden":
             lines.append(f"  {where}: unknown field (check the spelling; see `spotlab schema`)")
         elif err["type"] == "missing":

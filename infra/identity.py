@@ -34,7 +34,10 @@ def identity_view(value: Any) -> Any:
             item = getattr(value, name)
             if name != "kind" and not field.is_required() and item == field.get_default(call_default_factory=True):
                 continue
-            out[name] = identity_view(item)
+            view = identity_view(item)
+            if isinstance(item, BaseModel) and view == {}:  # only operational settings differed
+                continue
+            out[name] = view
         return out
     if isinstance(value, dict):
         return {str(k): identity_view(v) for k, v in value.items()}

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from infra import paths
 from infra.identity import canonical_json, sha256_bytes
-from infra.storage import ArtifactStore, StorageError, validate_key
+from infra.storage import ArtifactStore, InvalidKey, StorageError, validate_key
 
 _VERSIONED = ("spotlab", "torch", "torchvision", "numpy", "scipy", "scikit-learn", "prefect", "pydantic")
 
@@ -149,7 +149,7 @@ class Run:
     def open(cls, store: ArtifactStore, run_id: str) -> Run:
         validate_key(run_id)
         if "/" in run_id:
-            raise StorageError(f"run id {run_id!r} must be a single path segment")
+            raise InvalidKey(f"run id {run_id!r} must be a single path segment")
         try:
             raw = store.get_bytes(paths.manifest(run_id))
         except StorageError as exc:

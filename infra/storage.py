@@ -228,8 +228,9 @@ class S3Store(ArtifactStore):
         )
 
 
-def open_store(url: str, endpoint_url: str | None = None) -> ArtifactStore:
+def open_store(url: str | Path, endpoint_url: str | None = None) -> ArtifactStore:
     """The store for ``url``: ``s3://bucket/prefix`` → :class:`S3Store`, anything else → a local directory."""
+    url = str(url)
     scheme = urlparse(url).scheme
     if scheme == "s3":
         return S3Store(url, endpoint_url=endpoint_url)
