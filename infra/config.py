@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
 
+from infra.kube.resources import StageResources
 from infra.settings import default_artifact_url
 from tasks.attack.config import AttackStageConfig
 from tasks.data.config import DataConfig
@@ -48,6 +49,10 @@ class StorageConfig(BaseModel, frozen=True, extra="forbid"):
 class ExecutionConfig(BaseModel, frozen=True, extra="forbid"):
     retries: int = Field(0, ge=0, le=10, description="Prefect retries of a failed stage (train resumes).")
     retry_delay_s: float = Field(2.0, ge=0, description="Seconds between retries.")
+    resources: dict[StageName, StageResources] = Field(
+        default_factory=dict,
+        description="Per-stage Kubernetes job resources, e.g. {train: {gpus: 1}} makes train a GPU job.",
+    )
 
 
 _OPERATIONAL = {"identity": False}

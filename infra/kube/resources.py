@@ -1,0 +1,28 @@
+"""What one stage asks of the cluster, and the Prefect job variables that ask for it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+# Kubernetes resource quantities: plain or decimal numbers with an optional SI / binary suffix.
+QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
+
+
+class StageResources(BaseModel, frozen=True, extra="forbid"):
+    """Resources of the Kubernetes job that runs one stage (ignored when stages run in-process)."""
+
+    gpus: int = Field(0, ge=0, le=16, description="NVIDIA GPUs (nvidia.com/gpu limit); > 0 makes it a GPU job.")
+    cpu: str | None = Field(None, pattern=QUANTITY, description="CPU request and limit, e.g. '2' or '500m'.")
+    memory: str | None = Field(None, pattern=QUANTITY, description="Memory request and limit, e.g. '8Gi'.")
+
+
+def job_variables(resources: StageResources) -> dict[str, Any]:
+    """Job variables of the spotlab work-pool template (see infra.kube.work_pool) for ``resources``."""
+    variables: dict[str, Any] = {"gpu_limit": resources.gpus}
+    if resources.cpu is not None:
+        variables |= {"cpu_request": resources.cpu, "cpu_limit": resources.cpu}
+    if resources.memory is not None:
+        variables |= {"memory_request": resources.memory, "memory_limit": resources.memory}
+    return variables
