@@ -77,6 +77,8 @@ def shuffled_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[tor
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, objective: Objective, x, y) -> torch.Tensor:
     """One step through ``optimizer.step(closure)``, so that two-pass optimizers (SAM family) work unchanged."""
+    if hasattr(optimizer, "step_on_batch"):  # needs the model and batch (m-SAM sub-batches, BatchNorm, DDP)
+        return optimizer.step_on_batch(model, objective, x, y)
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,254 @@
+"""Sharpness-aware optimizers: SAM, ASAM, Fisher SAM and m-SAM, each wrapping a base optimizer (davda54/sam style).
+
+Every method takes the same two-pass step: with g the gradient of the batch loss at w, ascend to w + ε(g) with
+
+    ε = ρ · d / ‖m‖₂,   summed over all parameters,
+
+then restore w and let the base optimizer step with the gradient taken at w + ε. The methods differ only in the
+direction d and the norm term m (per parameter tensor):
+
+    sam         d = g,               m = g                      (‖ε‖ = ρ)
+    asam        d = T² g,            m = T g,   T = |w| + η      (‖T⁻¹ε‖ = ρ)
+    fisher-sam  d = g / f,           m = g / √f, f = 1 + η g²     (εᵀ diag(f) ε = γ²)
+    m-sam       sam's ε, computed and applied separately for each sub-batch of m examples
+
+Gradient scale: g is the gradient of the *mean* loss over the batch (what the objectives return), so Fisher SAM's
+η acts on per-batch mean gradients. The wrapper shares ``param_groups`` with its base optimizer, so schedulers and
+``state_dict`` work on it directly; ``state_dict`` is the base optimizer's (the scratch copy of w is not state).
+
+The train loop calls ``step_on_batch(model, objective, x, y)``, which (unlike a bare ``step(closure)``) keeps
+BatchNorm running statistics out of the perturbed pass and, under DDP, skips the gradient all-reduce of the first
+backward so each rank perturbs with its own gradient.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Annotated, Callable, Iterable, Iterator, Literal, Union
+
+import torch
+from pydantic import BaseModel, Field
+from torch import nn
+
+_TINY = 1e-12  # keeps ε finite when the gradient vanishes
+
+
+@contextlib.contextmanager
+def frozen_running_stats(model: nn.Module) -> Iterator[None]:
+    """Forward passes inside leave every BatchNorm's running statistics exactly as they were."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    saved = [{k: v.clone() for k, v in m.named_buffers(recurse=False)} for m in norms]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for module, buffers in zip(norms, saved):
+                for name, value in buffers.items():
+                    getattr(module, name).copy_(value)
+
+
+def _first_backward_context(model: nn.Module):
+    """DDP's ``no_sync`` (each rank perturbs with its own gradient) or nothing for a plain module."""
+    return model.no_sync() if hasattr(model, "no_sync") else contextlib.nullcontext()
+
+
+class SharpnessAware(torch.optim.Optimizer):
+    """Base of the family: ``first_step`` (w ← w + ε), ``second_step`` (restore w, base step), closure ``step``."""
+
+    def __init__(self, params: Iterable, build_base: Callable[[list[dict]], torch.optim.Optimizer], **defaults):
+        super().__init__(params, defaults)
+        self.base_optimizer = build_base(self.param_groups)
+        self.param_groups = self.base_optimizer.param_groups
+        self.defaults.update(self.base_optimizer.defaults)
+
+    def direction_and_norm_term(self, p: torch.Tensor, group: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(d, m) of the module docstring for one parameter tensor with its gradient in ``p.grad``."""
+        raise NotImplementedError
+
+    def _grad_params(self) -> Iterator[tuple[torch.Tensor, dict]]:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    yield p, group
+
+    @torch.no_grad()
+    def first_step(self) -> None:
+        """Move to w + ε, keeping w in ``state[p]["w"]``."""
+        terms = [(p, group, *self.direction_and_norm_term(p, group)) for p, group in self._grad_params()]
+        if not terms:
+            return
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(m) for *_, m in terms]))
+        for p, group, direction, _ in terms:
+            self.state[p]["w"] = p.detach().clone()
+            p.add_(direction * (group["rho"] / (norm + _TINY)))
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        """Back to w (the gradients computed at w + ε stay in ``.grad``)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if "w" in self.state[p]:
+                    p.copy_(self.state[p].pop("w"))
+
+    @torch.no_grad()
+    def second_step(self) -> None:
+        self.restore()
+        self.base_optimizer.step()
+
+    @torch.no_grad()
+    def step(self, closure=None, perturbed_closure=None):
+        """``closure`` zeroes the gradients, computes the loss at w and back-propagates; ``perturbed_closure``
+        (default: ``closure``) does the same for the pass at w + ε. Returns the loss at w."""
+        if closure is None:
+            raise ValueError(f"{type(self).__name__} needs a closure: it evaluates the loss twice per step")
+        with torch.enable_grad():
+            loss = closure()
+        self.first_step()
+        with torch.enable_grad():
+            (perturbed_closure or closure)()
+        self.second_step()
+        return loss
+
+    def step_on_batch(self, model: nn.Module, objective, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One training step on a batch (what the train loop calls)."""
+
+        def closure() -> torch.Tensor:
+            self.zero_grad(set_to_none=True)
+            with _first_backward_context(model):
+                loss = objective(model, x, y)
+                loss.backward()
+            return loss
+
+        def perturbed_closure() -> torch.Tensor:
+            self.zero_grad(set_to_none=True)
+            with frozen_running_stats(model):  # restores after backward: autograd checks the buffers' versions
+                loss = objective(model, x, y)
+                loss.backward()
+            return loss
+
+        return self.step(closure, perturbed_closure)
+
+    def state_dict(self) -> dict:
+        return self.base_optimizer.state_dict()
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.base_optimizer.load_state_dict(state_dict)
+        # Loading replaces the base optimizer's group dicts; share the new ones (schedulers read ours).
+        self.param_groups = self.base_optimizer.param_groups
+
+
+class SAM(SharpnessAware):
+    """SAM (Foret et al.): ε = ρ g / ‖g‖; with ``adaptive`` it is ASAM (Kwon et al.) with T = |w| + η."""
+
+    def __init__(self, params, build_base, rho: float, adaptive: bool = False, eta: float = 0.0):
+        super().__init__(params, build_base, rho=rho, adaptive=adaptive, eta=eta)
+
+    def direction_and_norm_term(self, p, group):
+        if not group["adaptive"]:
+            return p.grad, p.grad
+        scale = p.abs() + group["eta"]
+        scaled = scale * p.grad
+        return scale * scaled, scaled
+
+
+class FisherSAM(SharpnessAware):
+    """Fisher SAM (Kim et al., ICML 2022), diagonal Fisher f = 1 + η g²: the ascent ends on the ellipsoid
+    εᵀ diag(f) ε = γ² (γ is stored as the group's ``rho``)."""
+
+    def __init__(self, params, build_base, gamma: float, eta: float):
+        super().__init__(params, build_base, rho=gamma, eta=eta)
+
+    def direction_and_norm_term(self, p, group):
+        fisher = 1 + group["eta"] * p.grad.square()
+        return p.grad / fisher, p.grad / fisher.sqrt()
+
+
+class MSAM(SAM):
+    """m-SAM (Andriushchenko & Flammarion): SAM's perturbation computed per sub-batch of ``m`` examples; the base
+    step uses the sub-batch gradients at their own perturbed points, averaged with weights |chunk| / batch."""
+
+    def __init__(self, params, build_base, rho: float, m: int):
+        super().__init__(params, build_base, rho=rho)
+        self.m = m
+
+    @torch.no_grad()
+    def step(self, closure=None, perturbed_closure=None):
+        """Apply the base step to the m-SAM gradient already in ``.grad`` (left there by ``step_on_batch``)."""
+        if closure is not None:
+            raise ValueError("m-sam perturbs each sub-batch separately, so it needs the batch: call "
+                             "step_on_batch(model, objective, x, y) (the train loop does)")
+        self.base_optimizer.step()
+
+    def step_on_batch(self, model, objective, x, y):
+        total: dict[torch.Tensor, torch.Tensor] = {}
+        loss_sum = torch.zeros(())
+        for index in torch.arange(len(x)).split(self.m):
+            weight = len(index) / len(x)
+            self.zero_grad(set_to_none=True)
+            with torch.enable_grad(), _first_backward_context(model):
+                loss = objective(model, x[index], y[index])
+                loss.backward()
+            loss_sum += loss.detach().cpu() * weight
+            self.first_step()
+            self.zero_grad(set_to_none=True)
+            with torch.enable_grad(), frozen_running_stats(model):
+                objective(model, x[index], y[index]).backward()
+            self.restore()
+            with torch.no_grad():
+                for p, _ in self._grad_params():
+                    total.setdefault(p, torch.zeros_like(p)).add_(p.grad, alpha=weight)
+        for p, gradient in total.items():
+            p.grad = gradient
+        self.step()
+        return loss_sum
+
+
+class SAMConfig(BaseModel, frozen=True, extra="forbid"):
+    kind: Literal["sam"] = "sam"
+    rho: float = Field(0.05, ge=0, description="Radius ρ of the ascent step (‖ε‖₂ = ρ).")
+    base: BaseOptimizerConfig = Field(default_factory=lambda: SGDConfig(), description="Base optimizer (by kind).")
+
+    def build(self, params: Iterable) -> torch.optim.Optimizer:
+        return SAM(params, self.base.build, rho=self.rho)
+
+
+class ASAMConfig(BaseModel, frozen=True, extra="forbid"):
+    kind: Literal["asam"] = "asam"
+    rho: float = Field(0.5, ge=0, description="Radius ρ in the adaptive metric (‖T⁻¹ε‖₂ = ρ, T = |w| + η).")
+    eta: float = Field(0.01, ge=0, description="Offset η of the scale T = |w| + η (keeps zero weights movable).")
+    base: BaseOptimizerConfig = Field(default_factory=lambda: SGDConfig(), description="Base optimizer (by kind).")
+
+    def build(self, params: Iterable) -> torch.optim.Optimizer:
+        return SAM(params, self.base.build, rho=self.rho, adaptive=True, eta=self.eta)
+
+
+class FisherSAMConfig(BaseModel, frozen=True, extra="forbid"):
+    kind: Literal["fisher-sam"] = "fisher-sam"
+    gamma: float = Field(0.1, ge=0, description="Radius γ of the Fisher ellipsoid εᵀ diag(f) ε = γ².")
+    eta: float = Field(
+        1.0, ge=0, description="Fisher weight η in f = 1 + η g² (g: gradient of the batch-mean loss); 0 gives SAM."
+    )
+    base: BaseOptimizerConfig = Field(default_factory=lambda: SGDConfig(), description="Base optimizer (by kind).")
+
+    def build(self, params: Iterable) -> torch.optim.Optimizer:
+        return FisherSAM(params, self.base.build, gamma=self.gamma, eta=self.eta)
+
+
+class MSAMConfig(BaseModel, frozen=True, extra="forbid"):
+    kind: Literal["m-sam"] = "m-sam"
+    rho: float = Field(0.05, ge=0, description="Radius ρ of each sub-batch's ascent step.")
+    m: int = Field(16, ge=1, description="Sub-batch size; m ≥ batch size is plain SAM.")
+    base: BaseOptimizerConfig = Field(default_factory=lambda: SGDConfig(), description="Base optimizer (by kind).")
+
+    def build(self, params: Iterable) -> torch.optim.Optimizer:
+        return MSAM(params, self.base.build, rho=self.rho, m=self.m)
+
+
+SAM_FAMILY = (SAMConfig, ASAMConfig, FisherSAMConfig, MSAMConfig)
+
+# Imported last: tasks.train.optimizers registers this family, so it imports this module after its base configs.
+from tasks.train.optimizers import AdamConfig, SGDConfig  # noqa: E402
+
+BaseOptimizerConfig = Annotated[Union[SGDConfig, AdamConfig], Field(discriminator="kind")]
+for _config in SAM_FAMILY:
+    _config.model_rebuild()
