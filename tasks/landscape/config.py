@@ -1,9 +1,28 @@
-"""The landscape stage's config (placeholder until the landscape family lands)."""
+"""The landscape stage's config: which analyses (by ``kind``) to run on the trained model, and on what data."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from tasks.landscape.analyses import AnalysisConfig, FlatnessConfig, HessianConfig, SharpnessConfig
 
 
 class LandscapeStageConfig(BaseModel, frozen=True, extra="forbid"):
-    pass
+    split: Literal["train", "val", "test"] = Field("train", description="Split whose loss landscape is analysed.")
+    max_examples: int = Field(
+        512, ge=1, description="Analyse a seeded random subset of at most this many examples of the split."
+    )
+    analyses: list[AnalysisConfig] = Field(
+        default_factory=lambda: [HessianConfig(), SharpnessConfig(), FlatnessConfig()],
+        min_length=1,
+        description="Analyses to run (by kind: hessian, sharpness, flatness).",
+    )
+
+    @model_validator(mode="after")
+    def _kinds_unique(self):
+        kinds = [a.kind for a in self.analyses]
+        if len(set(kinds)) != len(kinds):
+            raise ValueError(f"landscape.analyses lists a kind twice ({kinds}); give each analysis once")
+        return self

@@ -1,0 +1,101 @@
+"""Hessian eigenvalue and trace, m-sharpness and local energy, checked on quadratics where they are known exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tasks.landscape.analyses import FlatnessConfig, HessianConfig, SharpnessConfig, loss_and_error
+from tasks.landscape.hessian import hessian_trace, hessian_vector_product, top_eigenvalue
+from tasks.landscape.sharpness import local_energy, m_sharpness
+
+
+def mse(out, y):
+    return F.mse_loss(out.squeeze(-1), y)
+
+
+def linear_regression(x: torch.Tensor, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Linear(x.shape[1], 1, bias=False)
+
+
+def data(n: int = 40, d: int = 5):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(n, d, generator=generator) * torch.linspace(0.5, 2.0, d)
+    return x, torch.randn(n, generator=generator)
+
+
+def exact_hessian(x: torch.Tensor) -> np.ndarray:
+    """mean (x·w − y)² has Hessian 2 XᵀX / n."""
+    return (2 * x.T @ x / len(x)).double().numpy()
+
+
+def test_hessian_vector_product_is_exact_and_chunking_does_not_matter():
+    x, y = data()
+    model = linear_regression(x)
+    v = [torch.randn(1, 5)]
+    whole = hessian_vector_product(model, mse, [(x, y)], v)[0]
+    chunks = hessian_vector_product(model, mse, [(x[:13], y[:13]), (x[13:], y[13:])], v)[0]
+    expected = torch.as_tensor(exact_hessian(x)).float() @ v[0][0]
+    torch.testing.assert_close(whole[0], expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(chunks, whole, rtol=1e-5, atol=1e-5)
+
+
+def test_power_iteration_finds_the_top_eigenvalue():
+    x, y = data()
+    eigen = top_eigenvalue(linear_regression(x), mse, [(x, y)], iterations=500, tol=1e-7)
+    assert eigen.value == pytest.approx(np.linalg.eigvalsh(exact_hessian(x)).max(), rel=1e-4)
+    assert eigen.iterations == len(eigen.history) < 500
+
+
+def test_hutchinson_is_exact_for_a_diagonal_hessian():
+    # orthogonal columns make XᵀX diagonal, where every Rademacher probe gives the trace exactly
+    x = torch.diag(torch.tensor([1.0, 2.0, 3.0]))
+    y = torch.zeros(3)
+    mean, stderr = hessian_trace(linear_regression(x), mse, [(x, y)], samples=5)
+    assert mean == pytest.approx(np.trace(exact_hessian(x)), rel=1e-6)
+    assert stderr == pytest.approx(0.0, abs=1e-6)
+
+
+def test_local_energy_of_a_quadratic_is_half_the_weighted_curvature():
+    # E_z[L(w ⊙ (1 + σz))] − L(w) = σ²/2 · Σ_i H_ii w_i² for a quadratic loss; at the least-squares minimum the
+    # linear term vanishes, so the Monte Carlo estimate has no first-order noise
+    x, y = data()
+    model = linear_regression(x)
+    with torch.no_grad():
+        model.weight.copy_(torch.linalg.lstsq(x, y[:, None]).solution.T)
+    weights = model.weight.detach().clone()
+    sigma = 0.2
+    rows = local_energy(model, loss_and_error("regression"), x, y, [sigma], samples=2000)
+    expected = sigma**2 / 2 * float((np.diag(exact_hessian(x)) * weights[0].double().numpy() ** 2).sum())
+    assert rows[0]["delta_loss"] == pytest.approx(expected, rel=0.1)
+    assert torch.equal(model.weight, weights)  # weights restored
+
+
+def test_m_sharpness_grows_as_sub_batches_shrink_and_leaves_weights_alone():
+    x, y = data()
+    model = linear_regression(x)
+    weights = model.weight.detach().clone()
+    per_example = m_sharpness(model, mse, x, y, rho=0.1, m=1, steps=5)
+    full_batch = m_sharpness(model, mse, x, y, rho=0.1, m=len(x), steps=5)
+    assert per_example > full_batch > 0
+    assert m_sharpness(model, mse, x, y, rho=0.2, m=len(x), steps=5) > full_batch
+    assert torch.equal(model.weight, weights)
+
+
+def test_analyses_report_rows_summaries_and_figures_for_a_classifier():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    x, y = torch.randn(30, 4), torch.randint(0, 3, (30,))
+    for config in (HessianConfig(iterations=5, trace_samples=2), SharpnessConfig(m=[5, 30], steps=1),
+                   FlatnessConfig(sigmas=[0.1, 1.0], samples=5)):
+        result = config.run(model, x, y, "classification", seed=0)
+        assert result.rows and result.summary and result.figure is not None
+    flat = FlatnessConfig(sigmas=[0.01, 2.0], samples=20).run(model, x, y, "classification", 0)
+    assert flat.rows[1]["delta_loss"] > flat.rows[0]["delta_loss"]
+    assert set(flat.summary) == {"delta_error@0.01", "delta_error@2"}
+    with pytest.raises(ValueError, match="sigmas"):
+        FlatnessConfig(sigmas=[0.0]).run(model, x, y, "classification", 0)
