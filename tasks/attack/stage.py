@@ -1,12 +1,39 @@
-"""The ``attack`` stage (placeholder until the attack family lands)."""
+"""The ``attack`` stage: run the configured attacks on a trained model and write the robustness table (JSON and
+Markdown), per-example results (npz) and a PNG of clean/adversarial examples."""
 
 from __future__ import annotations
 
+import torch
+
 from infra.runs import StageResult
 from infra.stages import StageContext
+from models.registry import model_from_bytes
+from tasks.attack.config import AttackStageConfig
+from tasks.attack.evaluation import attack_label, evaluate_attacks
+from tasks.attack.plots import plot_examples
+from tasks.data.stage import load_prepared
+from tasks.study.report import markdown_table
+from tasks.train.loop import resolve_device
 
 STAGE = "attack"
 
 
 def run(ctx: StageContext) -> StageResult:
-    raise NotImplementedError("the attack stage is not implemented yet")
+    cfg: AttackStageConfig = ctx.config
+    splits, info = load_prepared(ctx)
+    if info.task != "classification":
+        raise ValueError(f"the attack stage needs a classification dataset, got a {info.task} one")
+    if info.bounds is None:
+        raise ValueError("the attack stage needs bounded inputs (the dataset has no input box)")
+    model = model_from_bytes(ctx.read("model")).to(resolve_device(cfg.device))
+    x = torch.as_tensor(getattr(splits, f"x_{cfg.split}")[: cfg.n_examples])
+    y = torch.as_tensor(getattr(splits, f"y_{cfg.split}")[: cfg.n_examples])
+    rows, arrays = evaluate_attacks(model, x, y, list(cfg.attacks), info.bounds, ctx.seed)
+    ctx.write_json("table.json", rows)
+    ctx.write("table.md", markdown_table(rows).encode(), "text/markdown")
+    ctx.write_npz("examples.npz", **arrays)
+    ctx.write_png("examples.png", plot_examples(arrays, [attack_label(a) for a in cfg.attacks], cfg.n_shown))
+    metrics = {"n": len(y), "clean_accuracy": rows[0]["clean_accuracy"]}
+    for i, row in enumerate(rows):
+        metrics[f"{i}.{row['kind']}"] = {k: row[k] for k in ("success_rate", "robust_accuracy", "seconds")}
+    return ctx.result(metrics)

@@ -1,0 +1,84 @@
+"""PGD, APGD and CGD on a small digits MLP: feasibility of every returned point, determinism, early exit,
+restarts, the APGD schedule, and that attacks leave the model's parameter gradients alone."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from pydantic import ValidationError
+
+from tasks.attack.apgd import apgd_checkpoints
+from tasks.attack.config import ATTACKS, AttackStageConfig
+from tasks.attack.threat import feasible
+
+BOX = (0.0, 1.0)
+CASES = [
+    ("pgd", {"norm": "linf", "eps": 0.15}),
+    ("pgd", {"norm": "l2", "eps": 1.0, "loss": "cw"}),
+    ("apgd", {"norm": "linf", "eps": 0.15, "loss": "dlr"}),
+    ("apgd", {"norm": "l2", "eps": 1.0}),
+    ("apgd", {"norm": "linf", "eps": 0.15, "loss": "md", "targeted": True, "targets": "top-k", "n_targets": 2}),
+    ("apgd", {"norm": "linf", "eps": 0.125, "loss": "dlr", "targeted": True, "quantization": 16}),
+    ("cgd", {"eps": 0.125, "quantization": 16}),
+    ("cgd", {"eps": 0.15, "n_targets": 2}),
+]
+
+
+def test_apgd_checkpoints_for_100_steps():
+    assert apgd_checkpoints(100) == [21, 40, 56, 69, 79, 86, 92, 98]
+    assert apgd_checkpoints(10) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+
+
+@pytest.mark.parametrize("kind,settings", CASES)
+def test_returned_points_are_feasible_scored_and_repeatable(mlp, test_batch, kind, settings):
+    x, y = test_batch
+    attack = ATTACKS[kind](steps=20, **settings)
+    first = attack.run(mlp, x, y, BOX, seed=3)
+    again = attack.run(mlp, x, y, BOX, seed=3)
+    assert feasible(first.x_adv, x, attack.eps, attack.norm, BOX).all()
+    assert torch.equal(first.x_adv, again.x_adv) and torch.equal(first.success, again.success)
+    predictions = mlp(first.x_adv).argmax(1)
+    expected = predictions != y if not attack.targeted else predictions == first.target
+    assert torch.equal(first.success, expected)
+    assert 0 < first.success.float().mean() and (first.iterations[first.success] <= attack.steps * 2).all()
+    if attack.quantization:  # eps is on the 1/16 grid, so rounding then projecting stays on it
+        assert torch.equal(first.x_adv * 16, torch.round(first.x_adv * 16))
+
+
+def test_untargeted_success_on_misclassified_examples_exits_at_iteration_zero(mlp, test_batch):
+    x, y = test_batch
+    wrong = mlp(x).argmax(1) != y
+    result = ATTACKS["apgd"](eps=1e-4, steps=10).run(mlp, x, y, BOX, seed=0)
+    assert torch.equal(result.success, wrong)
+    assert (result.iterations[wrong] == 0).all() and (result.iterations[~wrong] == 10).all()
+
+
+def test_more_restarts_never_lose_successes(mlp, test_batch):
+    x, y = test_batch
+    one = ATTACKS["pgd"](eps=0.08, steps=5, restarts=1).run(mlp, x, y, BOX, seed=1)
+    three = ATTACKS["pgd"](eps=0.08, steps=5, restarts=3).run(mlp, x, y, BOX, seed=1)
+    assert (three.success >= one.success).all()
+
+
+def test_larger_budget_is_at_least_as_successful(mlp, test_batch):
+    x, y = test_batch
+    rates = [ATTACKS["apgd"](eps=eps, steps=30).run(mlp, x, y, BOX, seed=0).success.float().mean()
+             for eps in (0.02, 0.1, 0.3)]
+    assert rates[0] <= rates[1] <= rates[2] and rates[2] > 0.9
+
+
+def test_attacks_leave_parameter_gradients_untouched(mlp, test_batch):
+    x, y = test_batch
+    mlp.zero_grad(set_to_none=True)
+    for kind in ATTACKS:
+        ATTACKS[kind](eps=0.1, steps=3).run(mlp, x, y, BOX, seed=0)
+        assert all(p.grad is None for p in mlp.parameters()), kind
+
+
+def test_configs_reject_what_the_methods_do_not_define():
+    with pytest.raises(ValidationError):
+        ATTACKS["cgd"](norm="l2")
+    with pytest.raises(ValidationError):
+        AttackStageConfig(attacks=[{"kind": "fgsm"}])
+    with pytest.raises(ValueError, match="md loss needs a target"):
+        ATTACKS["pgd"](loss="md", steps=1).run(torch.nn.Linear(4, 3), torch.rand(2, 4), torch.zeros(2).long(), BOX, 0)
