@@ -11,7 +11,7 @@ from models.registry import MODELS, build_model, model_from_bytes, model_to_byte
 @pytest.mark.parametrize("kind, shape", [("mlp", (1, 8, 8)), ("mlp", (20,)), ("cnn-small", (1, 8, 8)),
                                          ("cnn-small", (3, 32, 32)), ("resnet18", (3, 32, 32))])
 def test_every_kind_builds_and_outputs_one_logit_per_class(kind, shape):
-    config = MODELS[kind]() if kind != "resnet18" else MODELS[kind](width=8)
+    config = MODELS[kind]()
     model = build_model(config, shape, 7)
     assert model(torch.zeros(2, *shape)).shape == (2, 7)
 
