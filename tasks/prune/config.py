@@ -1,9 +1,30 @@
-"""The prune stage's config (placeholder until the prune family lands)."""
+"""The prune stage's config: which pruning strategy (by ``kind``) and the input noise of the robustness score."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Annotated, Union
+
+from pydantic import BaseModel, Field
+
+from tasks.prune.pacnet import PACNetConfig
+from tasks.prune.pruners import (
+    GlobalMagnitudeConfig,
+    IMPConfig,
+    LayerMagnitudeConfig,
+    RamanujanIMPConfig,
+    RandomConfig,
+)
+
+PRUNERS = {
+    cfg.model_fields["kind"].default: cfg
+    for cfg in (GlobalMagnitudeConfig, LayerMagnitudeConfig, RandomConfig, IMPConfig, RamanujanIMPConfig, PACNetConfig)
+}
+
+PrunerConfig = Annotated[Union[tuple(PRUNERS.values())], Field(discriminator="kind")]
 
 
 class PruneStageConfig(BaseModel, frozen=True, extra="forbid"):
-    pass
+    method: PrunerConfig = Field(default_factory=GlobalMagnitudeConfig, description="Pruning strategy (by kind).")
+    noise_std: float = Field(
+        0.1, ge=0, description="Std of the Gaussian input noise of the robustness score (inputs clipped to bounds)."
+    )
