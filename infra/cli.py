@@ -28,7 +28,7 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(artifacts_app, name="artifacts")
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 SetOption = typer.Option(None, "--set", help="Override a field: dotted.path=value (repeatable).")
 StoreOption = typer.Option(None, "--store", help="Artifact store URL (default $SPOTLAB_ARTIFACTS or ./spotlab-artifacts).")
