@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from models.mlp import MLPConfig
 from models.registry import ModelConfig
+from tasks.distributed.config import DistributedConfig
 from tasks.train.objectives import ERMConfig, ObjectiveConfig
 from tasks.train.optimizers import OptimizerConfig, SGDConfig
 from tasks.train.schedules import CosineScheduleConfig, ScheduleConfig
@@ -21,6 +22,9 @@ class TrainConfig(BaseModel, frozen=True, extra="forbid"):
     epochs: int = Field(20, ge=1, description="Passes over the training split.")
     batch_size: int = Field(64, ge=1, description="Examples per step (global batch).")
     checkpoint_every: int = Field(5, ge=1, description="Save a resumable checkpoint every this many epochs.")
+    distributed: DistributedConfig = Field(
+        default_factory=DistributedConfig, description="Data-parallel workers, backend, compressor, error feedback."
+    )
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where to train; auto picks CUDA when present.", json_schema_extra={"identity": False}
     )

@@ -6,6 +6,7 @@ state (used by dropout or random perturbations in objectives) is saved in every 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -105,6 +106,7 @@ def fit(
     history: list[EpochMetrics] | None = None,
     on_epoch_end: Callable[[int, list[EpochMetrics]], None] | None = None,
     step: Callable[..., torch.Tensor] = train_step,
+    evaluate_at: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> list[EpochMetrics]:
     """Train from ``start_epoch`` to ``epochs``; ``on_epoch_end(epoch, history)`` runs after each epoch."""
     history = list(history or [])
@@ -121,8 +123,9 @@ def fit(
             total += float(loss.detach()) * len(index)
             count += len(index)
         scheduler.step()
-        train_loss, train_accuracy = evaluate_split(model, x_train, y_train, task)
-        val_loss, val_accuracy = evaluate_split(model, *val, task) if len(val[0]) else (None, None)
+        with evaluate_at():  # the point the optimizer says the model is at (DEF: x − mean error)
+            train_loss, train_accuracy = evaluate_split(model, x_train, y_train, task)
+            val_loss, val_accuracy = evaluate_split(model, *val, task) if len(val[0]) else (None, None)
         history.append(
             EpochMetrics(
                 epoch=epoch + 1,
