@@ -43,9 +43,10 @@ def steepest_direction(grad: torch.Tensor, norm: Norm) -> torch.Tensor:
 
 
 def random_start(
-    x_clean: torch.Tensor, eps: float, norm: Norm, bounds: tuple[float, float], generator: torch.Generator
+    x_clean: torch.Tensor, eps: float, norm: Norm, bounds: tuple[float, float], generator: torch.Generator | None
 ) -> torch.Tensor:
-    """A uniform draw from the ε-ball (the cube for L∞), clamped to the box."""
+    """A uniform draw from the ε-ball (the cube for L∞), clamped to the box; ``generator=None`` draws from the
+    global RNG (training objectives, whose RNG state the train loop checkpoints)."""
     noise = torch.rand(x_clean.shape, generator=generator, device=x_clean.device) * 2 - 1
     if norm == "l2":
         # Uniform in the L2 ball: a uniform direction scaled by radius u^(1/d).

@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from pydantic import BaseModel, Field
 from torch import nn
 
+from tasks.attack.objectives import PGDATConfig, PRLConfig, TRADESConfig
+
 Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -31,6 +33,6 @@ class ERMConfig(BaseModel, frozen=True, extra="forbid"):
         return lambda model, x, y: loss(model(x), y)
 
 
-OBJECTIVES = {cfg.model_fields["kind"].default: cfg for cfg in (ERMConfig,)}
+OBJECTIVES = {cfg.model_fields["kind"].default: cfg for cfg in (ERMConfig, PGDATConfig, TRADESConfig, PRLConfig)}
 
 ObjectiveConfig = Annotated[Union[tuple(OBJECTIVES.values())], Field(discriminator="kind")]
