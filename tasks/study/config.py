@@ -7,8 +7,11 @@ from typing import Annotated, Union
 
 from pydantic import Field
 
+from tasks.landscape.studies import DiagonalSAMConfig, SAMComparisonConfig, ToroidsConfig
+from tasks.prune.studies import PACNetTransferConfig, RamanujanTicketsConfig
 from tasks.study.seeds import SeedSweepConfig
 
-STUDIES = {cfg.model_fields["kind"].default: cfg for cfg in (SeedSweepConfig,)}
+STUDIES = {cfg.model_fields["kind"].default: cfg for cfg in (SeedSweepConfig, SAMComparisonConfig, DiagonalSAMConfig, ToroidsConfig,
+                                                            RamanujanTicketsConfig, PACNetTransferConfig)}
 
 StudyConfig = Annotated[Union[tuple(STUDIES.values())], Field(discriminator="kind")]
