@@ -31,6 +31,7 @@ class DataParallel:
         self.steps = 0
         self.fp32_bytes_per_step = 0
         self.fixed_bytes_per_step: int | None = None  # set where the wire is not metered by the exchange
+        self.local_step = train_step
 
     @property
     def rank(self) -> int:
@@ -48,8 +49,9 @@ class DataParallel:
         if feedback.kind != "none":
             return model, feedback.build(params, optimizer_config, self.exchange)
         if self.config.backend == "horovod":
-            from tasks.distributed.horovod import distributed_optimizer
+            from tasks.distributed.horovod import backward_then_step, distributed_optimizer
 
+            self.local_step = backward_then_step
             return model, distributed_optimizer(model, optimizer_config.build(params), self.exchange)
         ddp = DistributedDataParallel(model)
         if compressor.kind == "powersgd":
@@ -71,7 +73,7 @@ class DataParallel:
                 return sum((p * 0).sum() for p in module.parameters())
             return objective(module, xs, ys) * weight
 
-        loss = train_step(model, optimizer, weighted, x[shard], y[shard])
+        loss = self.local_step(model, optimizer, weighted, x[shard], y[shard])
         self.steps += 1
         return loss.detach() / weight if weight else loss.detach()
 

@@ -1,10 +1,13 @@
 """The ``train`` stage: build the configured model, fit it, write checkpoints, the model, metrics and curves.
 
-A retried train stage resumes from the newest checkpoint it already wrote in the same run.
+A retried train stage resumes from the newest checkpoint it already wrote in the same run. With
+``distributed.workers > 1`` the stage launches worker processes (tasks/distributed/stage.py) that each run
+:func:`train` with their share of the work; rank 0 writes the same artifacts as the single-process path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 from dataclasses import asdict
@@ -16,8 +19,9 @@ from infra.runs import StageResult
 from infra.stages import StageContext
 from models.registry import build_model, model_to_bytes
 from tasks.data.stage import load_prepared
+from tasks.distributed.parallel import DataParallel
 from tasks.train.config import TrainConfig
-from tasks.train.loop import EpochMetrics, capture_rng, fit, resolve_device, restore_rng
+from tasks.train.loop import EpochMetrics, capture_rng, fit, resolve_device, restore_rng, train_step
 from tasks.train.plots import plot_curves
 from tasks.train.schedules import build_scheduler
 
@@ -39,12 +43,26 @@ def _latest_checkpoint(ctx: StageContext) -> dict | None:
 
 
 def run(ctx: StageContext) -> StageResult:
+    if ctx.config.distributed.launched:
+        from tasks.distributed.stage import launch
+
+        return launch(ctx)
+    return train(ctx)
+
+
+def train(ctx: StageContext, parallel: DataParallel | None = None) -> StageResult:
+    """Fit and write; on a distributed worker ``parallel`` is its share of the work and only rank 0 writes."""
     cfg: TrainConfig = ctx.config
+    writes = parallel is None or parallel.rank == 0
     splits, info = load_prepared(ctx)
     device = resolve_device(cfg.device)
     torch.manual_seed(ctx.seed)
     model = build_model(cfg.model, info.input_shape, info.num_outputs, info.mean, info.std).to(device)
-    optimizer = cfg.optimizer.build(model.parameters())
+    if parallel is None:
+        module, optimizer = model, cfg.optimizer.build(model.parameters())
+    else:
+        module, optimizer = parallel.setup(model, cfg.optimizer)
+    evaluate_at = contextlib.nullcontext if parallel is None else lambda: parallel.evaluation_point(optimizer)
     scheduler = build_scheduler(cfg.schedule, optimizer, cfg.epochs)
     objective = cfg.objective.build(info.task, info.bounds)
 
@@ -52,7 +70,8 @@ def run(ctx: StageContext) -> StageResult:
     checkpoint = _latest_checkpoint(ctx)
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
+        states = checkpoint["optimizer"]
+        optimizer.load_state_dict(states if parallel is None else parallel.own_optimizer_state(states))
         scheduler.load_state_dict(checkpoint["scheduler"])
         restore_rng(checkpoint["rng"])
         start_epoch = checkpoint["epoch"]
@@ -61,12 +80,16 @@ def run(ctx: StageContext) -> StageResult:
     def save_checkpoint(epoch: int, history: list[EpochMetrics]) -> None:
         if epoch % cfg.checkpoint_every and epoch != cfg.epochs:
             return
+        # Every worker's optimizer state: error feedback keeps a different error on each.
+        optimizer_state = optimizer.state_dict() if parallel is None else parallel.gather_optimizer_states(optimizer)
+        if not writes:
+            return
         buffer = io.BytesIO()
         torch.save(
             {
                 "epoch": epoch,
                 "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
+                "optimizer": optimizer_state,
                 "scheduler": scheduler.state_dict(),
                 "rng": capture_rng(),
                 "history": [asdict(m) for m in history],
@@ -77,7 +100,7 @@ def run(ctx: StageContext) -> StageResult:
 
     as_tensor = lambda a: torch.as_tensor(a)  # noqa: E731 - keeps dtypes (int64 labels, float32 inputs)
     history = fit(
-        model,
+        module,
         optimizer,
         scheduler,
         objective,
@@ -90,11 +113,19 @@ def run(ctx: StageContext) -> StageResult:
         start_epoch=start_epoch,
         history=history,
         on_epoch_end=save_checkpoint,
+        step=train_step if parallel is None else parallel.step,
+        evaluate_at=evaluate_at,
     )
-    ctx.write("model.pt", model_to_bytes(model.cpu(), cfg.model, info.input_shape, info.num_outputs), "application/x-pytorch")
+    with evaluate_at():
+        model_bytes = model_to_bytes(model, cfg.model, info.input_shape, info.num_outputs)
+    if not writes:
+        return ctx.result({})
+    ctx.write("model.pt", model_bytes, "application/x-pytorch")
     ctx.write_json("metrics.json", [asdict(m) for m in history])
     ctx.write_png("curves.png", plot_curves(history))
     final = history[-1]
     metrics = {k: v for k, v in asdict(final).items() if v is not None and k != "seconds"}
     metrics["seconds"] = round(sum(m.seconds for m in history), 3)
+    if parallel is not None:
+        metrics.update(workers=parallel.world, **parallel.communication())
     return ctx.result(metrics)

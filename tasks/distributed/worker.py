@@ -1,0 +1,68 @@
+"""Distributed worker entry point: ``python -m tasks.distributed.worker --store URL [--endpoint-url E] --spec KEY``.
+
+Started by torchrun (rank and rendezvous from its environment variables: gloo on CPU, NCCL on GPU), by
+``horovodrun --gloo`` for the horovod backend, or by the Kubernetes Indexed Job. Reads the launch spec, runs the
+train stage's :func:`tasks.train.stage.train` with this worker's share, and on rank 0 stores the stage result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import torch
+import torch.distributed as dist
+
+from infra.runs import ArtifactRef, Run
+from infra.stages import StageContext
+from infra.storage import open_store
+from tasks.distributed.collective import Collective, TorchCollective
+from tasks.distributed.parallel import DataParallel
+from tasks.train import stage as train_stage
+from tasks.train.config import TrainConfig
+from tasks.train.loop import resolve_device
+
+
+def join(backend: str, device: torch.device) -> Collective:
+    if backend == "horovod":
+        from tasks.distributed.horovod import HorovodCollective
+
+        collective = HorovodCollective()
+        local_rank = collective.hvd.local_rank()
+    else:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        collective = TorchCollective()
+        local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    if device.type == "cuda":
+        torch.cuda.set_device(local_rank)
+    return collective
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", required=True, help="Artifact store URL (a directory or s3://bucket/prefix).")
+    parser.add_argument("--endpoint-url", default=None, help="S3-compatible endpoint.")
+    parser.add_argument("--spec", required=True, help="Key of the launch spec in the store.")
+    args = parser.parse_args(argv)
+
+    store = open_store(args.store, args.endpoint_url)
+    spec = json.loads(store.get_bytes(args.spec))
+    config = TrainConfig.model_validate(spec["config"])
+    collective = join(config.distributed.backend, resolve_device(config.device))
+    ctx = StageContext(
+        run=Run.open(store, spec["run_id"]),
+        stage=spec["stage"],
+        config=config,
+        seed=spec["seed"],
+        inputs={name: ArtifactRef.model_validate(ref) for name, ref in spec["inputs"].items()},
+    )
+    result = train_stage.train(ctx, DataParallel(config.distributed, collective, spec["seed"]))
+    if collective.rank == 0:
+        store.put_bytes(spec["result_key"], result.model_dump_json().encode())
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
