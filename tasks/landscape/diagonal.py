@@ -55,20 +55,25 @@ def _one_sam_gradients(x, y, u, v, rho):
     return (residual_hat[:, None] * x * v_hat).mean(0), (residual_hat[:, None] * x * u_hat).mean(0)
 
 
+def _step(data: SparseRegression, method: Method, rho: float, step: float, u: np.ndarray, v: np.ndarray):
+    if method == "1-sam":
+        g_u, g_v = _one_sam_gradients(data.x, data.y, u, v, rho)
+    else:
+        g_u, g_v = _gradients(data.x, data.y, u, v)
+        if method == "n-sam":
+            g_u, g_v = _gradients(data.x, data.y, u + rho * g_u, v + rho * g_v)
+    return u - step * g_u, v - step * g_v
+
+
 def train(data: SparseRegression, method: Method, rho: float, alpha: float, step: float, iterations: int):
     """β = u ⊙ v after ``iterations`` full-batch steps from u = α·1, v = 0."""
     d = data.x.shape[1]
     u, v = np.full(d, alpha), np.zeros(d)
-    for _ in range(iterations):
-        if method == "1-sam":
-            g_u, g_v = _one_sam_gradients(data.x, data.y, u, v, rho)
-        else:
-            g_u, g_v = _gradients(data.x, data.y, u, v)
-            if method == "n-sam":
-                g_u, g_v = _gradients(data.x, data.y, u + rho * g_u, v + rho * g_v)
-        u, v = u - step * g_u, v - step * g_v
-        if not np.all(np.isfinite(u * v)):
-            raise FloatingPointError(f"{method} diverged (step {step:g}, ρ {rho:g}); lower the step or ρ")
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported instead
+        for _ in range(iterations):
+            u, v = _step(data, method, rho, step, u, v)
+            if not np.all(np.isfinite(u * v)):
+                raise FloatingPointError(f"{method} diverged (step {step:g}, ρ {rho:g}); lower the step or ρ")
     return u * v
 
 
