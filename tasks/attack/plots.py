@@ -1,4 +1,4 @@
-"""A grid of clean inputs (top row) and each attack's adversarial versions (one row per attack)."""
+"""Attack figures: clean vs adversarial examples, and success against the radius."""
 
 from __future__ import annotations
 
@@ -28,6 +28,21 @@ def plot_examples(arrays: dict[str, np.ndarray], labels: list[str], shown: int) 
             ax.set_xticks([]), ax.set_yticks([])
             ax.set_title(f"pred {predictions[c]}", fontsize=7)
         axes[r, 0].set_ylabel(label, fontsize=6)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def plot_success_vs_eps(table: list[dict], attacks: tuple[str, ...]) -> "plt.Figure":
+    """Targeted success against eps, one panel per (model, training) group of the CGD comparison table."""
+    groups = list(dict.fromkeys((r["model"], r["training"]) for r in table))
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.2 * len(groups), 3), squeeze=False)
+    for ax, (model, training) in zip(axes[0], groups):
+        rows = [r for r in table if (r["model"], r["training"]) == (model, training)]
+        for name in attacks:
+            ax.plot([r["eps"] for r in rows], [r[f"success_{name}"] for r in rows], marker="o", label=name)
+        ax.set(title=f"{model} ({training})", xlabel="eps", ylabel="targeted success")
+    axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
     plt.close(fig)
     return fig

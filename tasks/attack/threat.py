@@ -23,7 +23,8 @@ def norms(delta: torch.Tensor, norm: Norm) -> torch.Tensor:
     return flat.abs().amax(1) if norm == "linf" else flat.norm(dim=1)
 
 
-def project(x: torch.Tensor, x_clean: torch.Tensor, eps: float, norm: Norm, bounds: tuple[float, float]) -> torch.Tensor:
+def project(x: torch.Tensor, x_clean: torch.Tensor, eps: float, norm: Norm,
+            bounds: tuple[float, float]) -> torch.Tensor:
     """A point of the ε-ball ∩ box. Exact projection for L∞; for L2 the ball projection followed by the box clamp,
     which never leaves the ball because the clean input lies in the box (clamping only shrinks |x_i − x_clean_i|)."""
     if norm == "linf":
