@@ -26,10 +26,13 @@ def stage_inputs(stage: str, done: dict[str, StageResult]) -> dict[str, Artifact
 
 
 @flow(name="pipeline", validate_parameters=True)
-def pipeline(config: PipelineConfig, force: bool = False) -> dict[str, Any]:
-    """Run ``config``'s stages in order; returns {run_id, artifact_url, stages: {stage: metrics}}."""
+def pipeline(config: PipelineConfig, force: bool = False, run_id: str | None = None) -> dict[str, Any]:
+    """Run ``config``'s stages in order; returns {run_id, artifact_url, stages: {stage: metrics}}.
+
+    ``run_id`` names the run in advance (the REST API returns it before the run starts); default: a fresh id.
+    """
     store = open_store(config.storage.url, config.storage.endpoint_url)
-    run = Run.create(store, config.name, canonical_config(config), config_hash(config))
+    run = Run.create(store, config.name, canonical_config(config), config_hash(config), run_id=run_id)
     handle = RunHandle(store_url=config.storage.url, endpoint_url=config.storage.endpoint_url, run_id=run.run_id)
     done: dict[str, StageResult] = {}
     try:

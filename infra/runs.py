@@ -131,9 +131,14 @@ class Run:
         return self.store.uri(paths.run_prefix(self.run_id))
 
     @classmethod
-    def create(cls, store: ArtifactStore, name: str, config: dict[str, Any], config_hash: str) -> Run:
+    def create(
+        cls, store: ArtifactStore, name: str, config: dict[str, Any], config_hash: str, run_id: str | None = None
+    ) -> Run:
+        """A new run; ``run_id`` (default: a fresh one) lets a caller such as the REST API name it in advance."""
+        if run_id is not None and (validate_key(run_id) != run_id or "/" in run_id):
+            raise StorageError(f"run id {run_id!r} must be a single path segment")
         manifest = Manifest(
-            run_id=new_run_id(),
+            run_id=run_id or new_run_id(),
             name=name,
             created=utc_now(),
             config=config,

@@ -51,9 +51,9 @@ def sum_payloads(payloads: list[Payload]) -> Payload:
     return Payload(tensors=tensors, numel=first.numel, meta=dict(first.meta))
 
 
-def worker_seed(seed: int, worker: int) -> int:
-    """A seed private to one worker at one step, derived from the shared step seed (independent across workers)."""
-    return int(np.random.SeedSequence([seed, worker]).generate_state(1, np.uint64)[0] >> 1)
+def derive_seed(seed: int, *keys: int) -> int:
+    """An independent seed derived from ``seed`` and ``keys`` (e.g. a worker's private seed for one step)."""
+    return int(np.random.SeedSequence([seed, *keys]).generate_state(1, np.uint64)[0] >> 1)
 
 
 def generator(seed: int) -> torch.Generator:

@@ -8,11 +8,12 @@ from typing import Annotated, Union
 from pydantic import Field
 
 from tasks.compress.basic import FP16Config, NoCompressionConfig
+from tasks.compress.eden import EdenConfig
 from tasks.compress.sparse import RandomBlockConfig, RandomKConfig, TopKConfig
 
 COMPRESSORS = {
     cfg.model_fields["kind"].default: cfg
-    for cfg in (NoCompressionConfig, FP16Config, RandomBlockConfig, RandomKConfig, TopKConfig)
+    for cfg in (NoCompressionConfig, FP16Config, RandomBlockConfig, RandomKConfig, TopKConfig, EdenConfig)
 }
 
 CompressorConfig = Annotated[Union[tuple(COMPRESSORS.values())], Field(discriminator="kind")]

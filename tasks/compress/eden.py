@@ -1,0 +1,239 @@
+"""EDEN (Vargaftik et al., ICML 2022): randomized Hadamard rotation + Lloyd–Max quantisation with an unbiased scale.
+
+Sender, for a flat x of length n:
+1. b < 1: keep each coordinate with probability b (seeded mask), scale the kept ones by 1/b, continue with b = 1.
+2. Split the length into power-of-two chunks (its binary digits ≥ 256, the remainder padded; ``split="chunk"``) or
+   zero-pad to the next power of two (``split="pad"``). Each chunk is rotated on its own: h = H·diag(s)·x_c, s Rademacher from the seed
+   (unnormalised H, so ‖h‖² = D‖x_c‖² and z = h/‖x_c‖ is ≈ N(0, 1) per coordinate).
+3. Quantise z with the Lloyd–Max table of N(0, 1); the chunk's scale σ = ‖x_c‖² / ⟨c[idx], h⟩ makes the estimate
+   x̂_c = σ · diag(s)·H·c[idx] unbiased (σ is EDEN's S = ‖x‖²/⟨R(x), Q(R(x))⟩ with the 1/D of H·H folded in).
+4. On the wire: bit-packed indices (⌈n·b/8⌉ bytes), one float per chunk, the seed and b.
+Fractional b mixes the ⌊b⌋- and ⌈b⌉-bit tables by a seeded Bernoulli(frac b) mask over the rotated coordinates (two
+packed streams, one scale per chunk over both). The receiver regenerates signs and masks from the seed; simulated
+packet loss drops a seeded fraction p of the rotated coordinates and rescales the rest by 1/(1 − p).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, Field, model_validator
+
+from tasks.compress.base import Compressor, Payload, derive_seed, generator
+from tasks.compress.bitpack import pack, unpack
+from tasks.compress.hadamard import fwht
+from tasks.compress.lloyd_max import lloyd_max
+
+# Independent random streams derived from one payload seed.
+ROTATION, SUBSAMPLE, MIX, LOSS = 1, 2, 3, 4
+MIN_CHUNK = 256  # shortest chunk of split="chunk"; padding the remainder costs under MIN_CHUNK·b bits
+
+
+@dataclass(frozen=True)
+class Table:
+    """One Lloyd–Max quantiser on a device, with a lookup grid that bucketises in O(1) per coordinate.
+
+    The grid splits [−T, T] into cells narrower than the closest two boundaries, so a cell holds at most one
+    boundary: the cell's left-edge bucket plus one comparison with the next boundary up is the exact bucket.
+    """
+
+    bits: int
+    levels: torch.Tensor  # (2^b,) centroids of N(0, 1)
+    upper: torch.Tensor  # (2^b,) the boundary above each bucket (+inf for the last)
+    lut: torch.Tensor  # (cells,) int32 bucket of each cell's left edge
+    half_width: float  # T
+    cell: float  # cell width
+
+    def indices(self, h: torch.Tensor, norm: float) -> torch.Tensor:
+        """int32 bucket of each z = h / norm (all zeros for a zero chunk)."""
+        if norm == 0:
+            return torch.zeros(h.numel(), dtype=torch.int32, device=h.device)
+        cells = self.lut.numel()
+        position = h.mul(1.0 / (self.cell * norm)).add_(self.half_width / self.cell).clamp_(0, cells - 1)
+        idx = self.lut.index_select(0, position.to(torch.int32))
+        return idx.add_(torch.gt(h, (self.upper * norm).index_select(0, idx)))
+
+
+@functools.lru_cache(maxsize=None)
+def table(bits: int, device: torch.device) -> Table:
+    levels, boundaries = lloyd_max(bits)
+    gap = np.min(np.diff(boundaries)) if bits > 1 else 1.0
+    cell = gap / 2
+    half_width = float(boundaries[-1]) + 2 * cell
+    cells = math.ceil(2 * half_width / cell)
+    left_edges = -half_width + cell * np.arange(cells)
+    lut = np.searchsorted(boundaries, left_edges, side="right")
+    return Table(
+        bits=bits,
+        levels=torch.tensor(levels, dtype=torch.float32, device=device),
+        upper=torch.tensor(np.append(boundaries, np.inf), dtype=torch.float32, device=device),
+        lut=torch.tensor(lut, dtype=torch.int32, device=device),
+        half_width=half_width,
+        cell=cell,
+    )
+
+
+def chunk_sizes(n: int, split: str) -> list[int]:
+    """Power-of-two lengths the rotation works on: one padded length, or n's binary digits of at least
+    ``MIN_CHUNK`` (largest first) with the remainder padded into one more chunk. Short chunks are avoided because a
+    randomized Hadamard rotation is only close to a uniform random one (which EDEN's unbiasedness assumes) when long.
+    """
+    if n == 0:
+        return []
+    if split == "pad" or n < MIN_CHUNK:
+        return [1 << (n - 1).bit_length()]
+    digits = [1 << k for k in reversed(range(n.bit_length())) if n >> k & 1 and 1 << k >= MIN_CHUNK]
+    remainder = n - sum(digits)
+    return digits + ([1 << (remainder - 1).bit_length()] if remainder else [])
+
+
+def sign_masks(n: int, seed: int, device: torch.device) -> torch.Tensor:
+    """int32 masks with only the sign bit set at a seeded Rademacher half of n positions: x ^ mask flips signs.
+
+    One random 32-bit word feeds 32 coordinates (bit j of word i → coordinate j·W + i), so drawing is n/32 values.
+    """
+    words = -(-n // 32)
+    bits = torch.randint(-(2**31), 2**31, (words,), dtype=torch.int32, generator=generator(derive_seed(seed, ROTATION)))
+    shifts = torch.arange(31, -1, -1, dtype=torch.int32).unsqueeze(1)
+    return ((bits.to(device).unsqueeze(0) << shifts.to(device)) & -(2**31)).view(-1)[:n]
+
+
+def flip_signs(x: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    return (x.view(torch.int32) ^ masks).view(torch.float32)
+
+
+def seeded_mask(n: int, probability: float, seed: int, key: int, device: torch.device) -> torch.Tensor:
+    """Bernoulli(probability) bool mask of length n from the stream ``key`` of ``seed``."""
+    return (torch.rand(n, generator=generator(derive_seed(seed, key))) < probability).to(device)
+
+
+def _streams(bits: float, n: int, seed: int, device: torch.device) -> list[tuple[Table, torch.Tensor | None]]:
+    """The quantisers in use and, for fractional b, which rotated coordinates each one takes."""
+    low = int(math.floor(bits))
+    if bits == low:
+        return [(table(low, device), None)]
+    high = seeded_mask(n, bits - low, seed, MIX, device)
+    return [(table(low, device), ~high), (table(low + 1, device), high)]
+
+
+class Eden(Compressor):
+    def __init__(self, bits: float, split: str, packet_loss: float, shared_rotation: bool, worker: int):
+        self.bits = bits
+        self.split = split
+        self.packet_loss = packet_loss
+        self.shared_rotation = shared_rotation
+        self.worker = worker
+
+    def compress(self, flat: torch.Tensor, seed: int) -> Payload:
+        seed = seed if self.shared_rotation else derive_seed(seed, self.worker)
+        x = flat.reshape(-1).to(torch.float32)
+        n = x.numel()
+        if self.bits < 1:
+            x = x[seeded_mask(n, self.bits, seed, SUBSAMPLE, x.device)] / self.bits
+        sizes = chunk_sizes(x.numel(), self.split)
+        total = sum(sizes)
+        if total > x.numel():
+            x = torch.nn.functional.pad(x, (0, total - x.numel()))
+        x = flip_signs(x.contiguous(), sign_masks(total, seed, x.device))
+        streams = _streams(max(self.bits, 1.0), total, seed, x.device)
+        indices: list[list[torch.Tensor]] = [[] for _ in streams]
+        scales = torch.zeros(len(sizes))
+        start = 0
+        for c, size in enumerate(sizes):
+            chunk = x[start : start + size]
+            norm = float(torch.linalg.vector_norm(chunk))
+            h = fwht(chunk)
+            dot = 0.0
+            for (tab, where), out in zip(streams, indices):
+                part = h if where is None else h[where[start : start + size]]
+                idx = tab.indices(part, norm)
+                dot += float(torch.dot(tab.levels.index_select(0, idx), part))
+                out.append(idx)
+            scales[c] = norm * norm / dot if dot > 0 else 0.0
+            start += size
+        packed = [pack(torch.cat(idx) if idx else torch.zeros(0, dtype=torch.int32), tab.bits)
+                  for (tab, _), idx in zip(streams, indices)]
+        return Payload(tensors=[*packed, scales.to(x.device)], numel=n, meta={"seed": seed, "bits": self.bits})
+
+    def decompress(self, payload: Payload) -> torch.Tensor:
+        seed, bits, n = payload.meta["seed"], payload.meta["bits"], payload.numel
+        *packed, scales = payload.tensors
+        device = scales.device
+        keep = seeded_mask(n, bits, seed, SUBSAMPLE, device) if bits < 1 else None
+        kept = int(keep.sum()) if keep is not None else n
+        sizes = chunk_sizes(kept, self.split)
+        total = sum(sizes)
+        streams = _streams(max(bits, 1.0), total, seed, device)
+        indices = [unpack(p, total if where is None else int(where.sum()), tab.bits)
+                   for p, (tab, where) in zip(packed, streams)]
+        received = (~seeded_mask(total, self.packet_loss, seed, LOSS, device)) if self.packet_loss > 0 else None
+        rescale = 1.0 / (1.0 - self.packet_loss)
+        out = torch.empty(total, dtype=torch.float32, device=device)
+        offsets = [0] * len(streams)
+        start = 0
+        for c, size in enumerate(sizes):
+            scale = float(scales[c]) * rescale
+            chunk = torch.empty(size, dtype=torch.float32, device=device)
+            for s, ((tab, where), idx) in enumerate(zip(streams, indices)):
+                count = size if where is None else int(where[start : start + size].sum())
+                values = (tab.levels * scale).index_select(0, idx[offsets[s] : offsets[s] + count])
+                if where is None:
+                    chunk = values
+                else:
+                    chunk[where[start : start + size]] = values
+                offsets[s] += count
+            if received is not None:
+                chunk = chunk * received[start : start + size]
+            out[start : start + size] = fwht(chunk)
+            start += size
+        out = flip_signs(out, sign_masks(total, seed, device))[:kept]
+        if keep is None:
+            return out
+        full = torch.zeros(n, dtype=torch.float32, device=device)
+        full[keep] = out
+        return full
+
+
+class EdenConfig(BaseModel, frozen=True, extra="forbid"):
+    kind: Literal["eden"] = "eden"
+    bits: float = Field(
+        1.0, gt=0, le=8,
+        description="Bits per coordinate. 1..8 (fractional values mix the floor/ceil tables by a seeded mask); "
+        "below 1, coordinates are sub-sampled with this probability and sent with 1 bit.",
+    )
+    worker_bits: tuple[float, ...] = Field(
+        (), description="Heterogeneous budgets: worker i sends worker_bits[i] bits per coordinate (empty: all use bits)."
+    )
+    split: Literal["chunk", "pad"] = Field(
+        "chunk",
+        description="Non-power-of-two lengths: rotate power-of-two chunks (binary digits of n down to 256, the rest "
+        "padded: under n·b + 256·b bits) or zero-pad to the next power of two (one rotation, up to twice the bits).",
+    )
+    packet_loss: float = Field(
+        0.0, ge=0, lt=1,
+        description="Simulated fraction of rotated coordinates lost in transit; decoding rescales the rest by "
+        "1/(1 − p) and stays unbiased.",
+    )
+    shared_rotation: bool = Field(
+        False,
+        description="All workers use the step seed's rotation (and masks) instead of private ones: averaging then "
+        "no longer divides the error by the number of workers.",
+    )
+
+    @model_validator(mode="after")
+    def _check_bits(self) -> EdenConfig:
+        for b in self.worker_bits:
+            if not 0 < b <= 8:
+                raise ValueError(f"worker_bits entries must be in (0, 8], got {b}")
+        return self
+
+    def build(self, worker: int = 0) -> Compressor:
+        if self.worker_bits and not 0 <= worker < len(self.worker_bits):
+            raise ValueError(f"worker {worker} has no entry in worker_bits (length {len(self.worker_bits)})")
+        bits = self.worker_bits[worker] if self.worker_bits else self.bits
+        return Eden(bits, self.split, self.packet_loss, self.shared_rotation, worker)
