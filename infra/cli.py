@@ -17,6 +17,7 @@ from rich.table import Table
 
 from infra.config import ConfigError, PipelineConfig, json_schema, load_config
 from infra.runs import Run, list_runs
+from infra.service_cli import register as register_service_commands
 from infra.settings import default_artifact_url
 from infra.storage import InvalidKey, StorageError, open_store
 
@@ -26,6 +27,7 @@ runs_app = typer.Typer(help="Runs in an artifact store.", no_args_is_help=True)
 artifacts_app = typer.Typer(help="Artifacts of one run.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 app.add_typer(artifacts_app, name="artifacts")
+register_service_commands(app)  # api, deploy, serve, stage run
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

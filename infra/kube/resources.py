@@ -26,3 +26,18 @@ def job_variables(resources: StageResources) -> dict[str, Any]:
     if resources.memory is not None:
         variables |= {"memory_request": resources.memory, "memory_limit": resources.memory}
     return variables
+
+
+def combined(resources: list[StageResources]) -> StageResources:
+    """One job running several stages (a whole pipeline) needs the most any of them asks for."""
+    from kubernetes.utils import parse_quantity
+
+    def largest(values: list[str | None]) -> str | None:
+        given = [v for v in values if v is not None]
+        return max(given, key=parse_quantity) if given else None
+
+    return StageResources(
+        gpus=max((r.gpus for r in resources), default=0),
+        cpu=largest([r.cpu for r in resources]),
+        memory=largest([r.memory for r in resources]),
+    )

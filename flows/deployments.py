@@ -1,0 +1,55 @@
+"""Single-stage flows (train, attack, prune, landscape) and the registry of every deployed flow.
+
+Each single-stage flow runs one stage of an existing run as its own Prefect flow run, so a deployment can give
+it its own Kubernetes job (e.g. a GPU for train: job variable ``gpu_limit``) while the rest of the pipeline runs
+elsewhere. prefect.yaml has one deployment per entry of :data:`FLOWS`.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from flows.pipeline import pipeline
+from flows.reproduce import reproduce
+from flows.stages import STAGES
+from infra.orchestration import RunHandle
+from infra.runs import ArtifactRef, StageResult
+from tasks.attack.config import AttackStageConfig
+from tasks.landscape.config import LandscapeStageConfig
+from tasks.prune.config import PruneStageConfig
+from tasks.train.config import TrainConfig
+
+
+def _one_stage(stage: str, run: RunHandle, config, seed: int, inputs: dict[str, ArtifactRef], force: bool):
+    return STAGES[stage].task(run, config, seed, inputs, force)
+
+
+@flow(name="train", validate_parameters=True)
+def train(run: RunHandle, config: TrainConfig, seed: int = 0, inputs: dict[str, ArtifactRef] | None = None,
+          force: bool = False) -> StageResult:
+    """Train a model for run ``run`` from its prep artifacts (inputs: splits, info)."""
+    return _one_stage("train", run, config, seed, inputs or {}, force)
+
+
+@flow(name="attack", validate_parameters=True)
+def attack(run: RunHandle, config: AttackStageConfig, seed: int = 0, inputs: dict[str, ArtifactRef] | None = None,
+           force: bool = False) -> StageResult:
+    """Attack run ``run``'s trained model (inputs: splits, info, model)."""
+    return _one_stage("attack", run, config, seed, inputs or {}, force)
+
+
+@flow(name="prune", validate_parameters=True)
+def prune(run: RunHandle, config: PruneStageConfig, seed: int = 0, inputs: dict[str, ArtifactRef] | None = None,
+          force: bool = False) -> StageResult:
+    """Prune run ``run``'s trained model (inputs: splits, info, model)."""
+    return _one_stage("prune", run, config, seed, inputs or {}, force)
+
+
+@flow(name="landscape", validate_parameters=True)
+def landscape(run: RunHandle, config: LandscapeStageConfig, seed: int = 0,
+              inputs: dict[str, ArtifactRef] | None = None, force: bool = False) -> StageResult:
+    """Analyse the loss landscape of run ``run``'s trained model (inputs: splits, info, model)."""
+    return _one_stage("landscape", run, config, seed, inputs or {}, force)
+
+
+FLOWS = {f.name: f for f in (pipeline, reproduce, train, attack, prune, landscape)}

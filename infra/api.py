@@ -1,0 +1,382 @@
+"""The spotlab REST API (FastAPI; OpenAPI at /docs and /openapi.json).
+
+``POST /runs {flow, config}`` validates ``config`` with the same pydantic models as a YAML file, names the run in
+advance and starts it: as a Prefect deployment run when ``PREFECT_API_URL`` is set and the flow's deployment
+exists (the Kubernetes path), otherwise in a local process. The artifact store is the truth about runs (their
+manifests); the API only remembers what it launched, so any replica can answer for any run. Everything but the
+health probes needs ``Authorization: Bearer <SPOTLAB_API_TOKEN>``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import multiprocessing
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field, ValidationError
+
+from infra import paths
+from infra.config import PipelineConfig, StorageConfig
+from infra.kube.resources import combined, job_variables
+from infra.runs import ChecksumMismatch, Manifest, Run, list_runs, new_run_id
+from infra.settings import default_artifact_url
+from infra.storage import ArtifactStore, InvalidKey, S3Store, StorageError, open_store
+
+log = logging.getLogger("spotlab.api")
+
+TOKEN_ENV = "SPOTLAB_API_TOKEN"
+MAX_BODY_ENV = "SPOTLAB_API_MAX_BODY_BYTES"
+DEPLOYMENT_ENV = "SPOTLAB_DEPLOYMENT"
+DEFAULT_MAX_BODY = 1 << 20
+RunState = Literal["scheduled", "running", "completed", "failed", "cancelled"]
+# Prefect state type → API state.
+PREFECT_STATES: dict[str, RunState] = {
+    "SCHEDULED": "scheduled", "PENDING": "scheduled", "PAUSED": "scheduled",
+    "RUNNING": "running", "COMPLETED": "completed", "FAILED": "failed", "CRASHED": "failed",
+    "CANCELLING": "cancelled", "CANCELLED": "cancelled",
+}
+
+
+class RunRequest(BaseModel, extra="forbid"):
+    flow: Literal["pipeline"] = Field(description="Which flow to run.")
+    config: PipelineConfig = Field(
+        description="The flow's config, the same structure as a YAML config; its storage section is replaced by "
+        "the server's artifact store."
+    )
+
+
+class RunCreated(BaseModel):
+    id: str = Field(description="Run id (also its folder in the artifact store).")
+    state: RunState
+    backend: Literal["local", "prefect-deployment"] = Field(description="Where the run executes.")
+
+
+class StageProgress(BaseModel):
+    planned: list[str] = Field(description="Stages the config runs, in order.")
+    done: list[str] = Field(description="Stages finished so far.")
+
+
+class RunStatus(BaseModel):
+    id: str
+    name: str | None = None
+    state: RunState
+    created: str | None = None
+    stages: StageProgress
+    metrics: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Metrics of each finished stage.")
+    prefect_flow_run_id: str | None = None
+
+
+class ArtifactInfo(BaseModel):
+    path: str = Field(description="'<stage>/<name>'; download it from /runs/{id}/artifacts/{path}.")
+    stage: str
+    bytes: int
+    sha256: str
+    media_type: str
+
+
+@dataclass
+class Submission:
+    """A run this API process launched (the store knows the rest)."""
+
+    run_id: str
+    name: str
+    planned: list[str]
+    process: Any = None  # multiprocessing.Process of a local run
+    flow_run_id: str | None = None
+    cancelled: bool = False
+
+
+def _run_pipeline(config_json: str, run_id: str) -> None:
+    """Entry point of a local run's process."""
+    from flows.pipeline import pipeline
+
+    pipeline(PipelineConfig.model_validate_json(config_json), run_id=run_id)
+
+
+class Launcher:
+    """Starts, watches and cancels runs: a Prefect deployment run when one is available, else a local process."""
+
+    def __init__(self, deployment: str | None = None):
+        self.deployment = deployment or os.environ.get(DEPLOYMENT_ENV, "spotlab")
+        self._context = multiprocessing.get_context("spawn")
+
+    def _deployment_name(self, flow: str) -> str | None:
+        if not os.environ.get("PREFECT_API_URL"):
+            return None
+        from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
+
+        name = f"{flow}/{self.deployment}"
+        try:
+            with get_client(sync_client=True) as client:
+                client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            return None
+        return name
+
+    def submit(self, flow: str, config: PipelineConfig, submission: Submission) -> str:
+        deployment = self._deployment_name(flow)
+        if deployment is not None:
+            from prefect.deployments import run_deployment
+
+            variables = job_variables(combined(list(config.execution.resources.values())))
+            flow_run = run_deployment(
+                deployment,
+                parameters={"config": config.model_dump(mode="json"), "run_id": submission.run_id},
+                job_variables=variables,
+                timeout=0,
+            )
+            submission.flow_run_id = str(flow_run.id)
+            return "prefect-deployment"
+        process = self._context.Process(
+            target=_run_pipeline, args=(config.model_dump_json(), submission.run_id), daemon=True,
+            name=f"spotlab-run-{submission.run_id}",
+        )
+        process.start()
+        submission.process = process
+        return "local"
+
+    def prefect_state(self, submission: Submission) -> RunState | None:
+        if submission.flow_run_id is None:
+            return None
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(submission.flow_run_id).state
+        return PREFECT_STATES.get(state.type.value) if state else None
+
+    def cancel(self, submission: Submission) -> None:
+        if submission.flow_run_id is not None:
+            from prefect.client.orchestration import get_client
+            from prefect.states import Cancelling
+
+            with get_client(sync_client=True) as client:
+                client.set_flow_run_state(submission.flow_run_id, Cancelling(), force=True)
+        elif submission.process is not None and submission.process.is_alive():
+            submission.process.terminate()
+            submission.process.join(10)
+        submission.cancelled = True
+
+
+def planned_stages(manifest: Manifest) -> list[str]:
+    try:
+        return PipelineConfig.model_validate(manifest.config).active_stages()
+    except ValidationError:  # a run of another flow (e.g. reproduce): what it did is what it planned
+        return list(manifest.stages)
+
+
+def run_state(submission: Submission | None, manifest: Manifest | None, prefect: RunState | None) -> RunState:
+    if submission is not None and submission.cancelled:
+        return "cancelled"
+    if prefect is not None:
+        return prefect
+    process = submission.process if submission is not None else None
+    if process is not None and not process.is_alive() and process.exitcode != 0:
+        return "failed"  # died before or without recording its failure
+    if manifest is None:
+        return "scheduled"
+    return manifest.status
+
+
+class BodyLimit:
+    """Refuse request bodies over ``max_bytes`` (by Content-Length, and by counting when it is absent)."""
+
+    class TooLarge(Exception):
+        pass
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def _refuse(self, scope, receive, send) -> None:
+        response = JSONResponse({"detail": f"request body over {self.max_bytes} bytes"}, status_code=413)
+        await response(scope, receive, send)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            return await self._refuse(scope, receive, send)
+        received = 0
+
+        async def counted():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise BodyLimit.TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except BodyLimit.TooLarge:
+            await self._refuse(scope, receive, send)
+
+
+def create_app(
+    store_url: str | None = None,
+    endpoint_url: str | None = None,
+    token: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+    launcher: Launcher | None = None,
+) -> FastAPI:
+    """The API over ``store_url`` (default $SPOTLAB_ARTIFACTS). ``token=None`` disables auth (local use only)."""
+    store_url = store_url or default_artifact_url()
+    storage = StorageConfig(url=store_url, endpoint_url=endpoint_url)
+    launcher = launcher or Launcher()
+    submissions: dict[str, Submission] = {}
+    lock = threading.Lock()
+    bearer = HTTPBearer(auto_error=False, description="SPOTLAB_API_TOKEN")
+
+    def store() -> ArtifactStore:
+        return open_store(storage.url, storage.endpoint_url)
+
+    def authorized(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        if token is None:
+            return
+        given = credentials.credentials.encode() if credentials is not None else b""
+        if not hmac.compare_digest(given, token.encode()):
+            raise HTTPException(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+    app = FastAPI(title="spotlab", version="0.1.0", description=__doc__)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    auth = [Depends(authorized)]
+
+    @app.exception_handler(StorageError)
+    async def storage_unavailable(request: Request, exc: StorageError):
+        log.warning("storage error on %s: %s", request.url.path, exc)
+        return JSONResponse({"detail": "artifact store unavailable"}, status_code=503)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception):
+        log.exception("unhandled error on %s", request.url.path)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+    def open_run(run_id: str) -> Run | None:
+        try:
+            return Run.open(store(), run_id)
+        except InvalidKey:
+            return None
+        except StorageError:
+            if store().exists(paths.manifest(run_id)):
+                raise
+            return None
+
+    def status(run_id: str, manifest: Manifest | None, ask_prefect: bool) -> RunStatus:
+        submission = submissions.get(run_id)
+        prefect = launcher.prefect_state(submission) if ask_prefect and submission is not None else None
+        planned = submission.planned if submission is not None else planned_stages(manifest)
+        return RunStatus(
+            id=run_id,
+            name=manifest.name if manifest else submission.name,
+            state=run_state(submission, manifest, prefect),
+            created=manifest.created if manifest else None,
+            stages=StageProgress(planned=planned, done=list(manifest.stages) if manifest else []),
+            metrics={stage: record.metrics for stage, record in manifest.stages.items()} if manifest else {},
+            prefect_flow_run_id=submission.flow_run_id if submission else None,
+        )
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], responses={503: {"description": "A dependency is unreachable."}})
+    def readyz() -> dict[str, str]:
+        """Readiness: the artifact store (and the Prefect API, when configured) answer."""
+        store().exists(paths.manifest("readyz"))
+        if prefect_url := os.environ.get("PREFECT_API_URL"):
+            import httpx
+
+            try:
+                httpx.get(prefect_url.rstrip("/") + "/health", timeout=3).raise_for_status()
+            except httpx.HTTPError as exc:
+                raise HTTPException(503, "Prefect API unreachable") from exc
+        return {"status": "ready"}
+
+    @app.post("/runs", status_code=202, dependencies=auth, tags=["runs"], response_model=RunCreated)
+    def submit(request: RunRequest) -> RunCreated:
+        """Validate and start a run; returns its id at once (poll GET /runs/{id})."""
+        config = request.config.model_copy(update={"storage": storage})
+        submission = Submission(run_id=new_run_id(), name=config.name, planned=config.active_stages())
+        with lock:
+            submissions[submission.run_id] = submission
+        backend = launcher.submit(request.flow, config, submission)
+        log.info("run %s submitted (%s)", submission.run_id, backend)
+        return RunCreated(id=submission.run_id, state="scheduled", backend=backend)
+
+    @app.get("/runs", dependencies=auth, tags=["runs"])
+    def runs(limit: int = Query(100, ge=1, le=1000, description="At most this many, newest first.")) -> list[RunStatus]:
+        """Runs in the artifact store plus runs launched here that have not written a manifest yet."""
+        manifests = {m.run_id: m for m in list_runs(store())}
+        ids = sorted(set(manifests) | set(submissions), reverse=True)[:limit]
+        return [status(run_id, manifests.get(run_id), ask_prefect=False) for run_id in ids]
+
+    def known(run_id: str) -> tuple[Run | None, Manifest | None]:
+        run = open_run(run_id)
+        if run is None and run_id not in submissions:
+            raise HTTPException(404, f"no run {run_id!r}")
+        return run, run.manifest if run else None
+
+    @app.get("/runs/{run_id}", dependencies=auth, tags=["runs"], responses={404: {"description": "No such run."}})
+    def get_run(run_id: str) -> RunStatus:
+        """State, stage progress and the metrics of finished stages."""
+        _, manifest = known(run_id)
+        return status(run_id, manifest, ask_prefect=True)
+
+    @app.post("/runs/{run_id}/cancel", dependencies=auth, tags=["runs"],
+              responses={404: {"description": "No such run."}, 409: {"description": "Not launched here."}})
+    def cancel(run_id: str) -> RunStatus:
+        """Cancel a scheduled or running run (one launched through this API)."""
+        _, manifest = known(run_id)
+        submission = submissions.get(run_id)
+        if submission is None:
+            raise HTTPException(409, f"run {run_id!r} was not launched through this API process")
+        if run_state(submission, manifest, None) in ("scheduled", "running"):
+            launcher.cancel(submission)
+        return status(run_id, manifest, ask_prefect=False)
+
+    @app.get("/runs/{run_id}/artifacts", dependencies=auth, tags=["artifacts"],
+             responses={404: {"description": "No such run."}})
+    def artifacts(run_id: str) -> list[ArtifactInfo]:
+        """The run's artifacts (those of finished stages)."""
+        _, manifest = known(run_id)
+        return [ArtifactInfo(**a.model_dump(include=set(ArtifactInfo.model_fields)))
+                for a in (manifest.artifacts if manifest else [])]
+
+    @app.get("/runs/{run_id}/artifacts/{path:path}", dependencies=auth, tags=["artifacts"],
+             responses={200: {"content": {"application/octet-stream": {}}, "description": "The artifact's bytes."},
+                        307: {"description": "Presigned S3 URL (redirect=1)."},
+                        404: {"description": "No such run or artifact."}})
+    def artifact(run_id: str, path: str,
+                 redirect: bool = Query(False, description="Redirect to a presigned S3 URL instead of streaming.")):
+        """The artifact's bytes, verified against the manifest's sha256 (or a presigned URL with ?redirect=1)."""
+        run, _ = known(run_id)
+        if run is None:
+            raise HTTPException(404, f"run {run_id!r} has no artifacts yet")
+        try:
+            record = run.find(path)
+        except StorageError as exc:
+            raise HTTPException(404, f"run {run_id!r} has no artifact {path!r}") from exc
+        if redirect:
+            if not isinstance(run.store, S3Store):
+                raise HTTPException(400, "redirect=1 needs an S3 artifact store")
+            return RedirectResponse(run.store.presigned_url(run.store.key_of(record.uri)), status_code=307)
+        try:
+            data = run.read(record)
+        except ChecksumMismatch as exc:
+            log.error("%s", exc)
+            raise HTTPException(502, "artifact failed checksum verification") from exc
+        filename = path.rsplit("/", 1)[-1]
+        return Response(data, media_type=record.media_type, headers={
+            "X-Checksum-Sha256": record.sha256, "Content-Disposition": f'attachment; filename="{filename}"',
+        })
+
+    return app

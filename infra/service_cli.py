@@ -1,0 +1,162 @@
+"""The production-path commands of ``spotlab``: ``api``, ``stage run`` (one stage in a pod), ``deploy``, ``serve``.
+
+Registered on the main CLI by :func:`register`; flows are imported inside the commands (infra stays importable
+without them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from pydantic import TypeAdapter, ValidationError
+from rich.console import Console
+
+from infra.config import ConfigError, PipelineConfig, format_validation_error
+from infra.runs import Run
+from infra.settings import default_artifact_url
+from infra.storage import InvalidKey, StorageError, open_store
+
+err = Console(stderr=True)
+stage_app = typer.Typer(help="Run single stages without Prefect (the command of a stage's Kubernetes pod).",
+                        no_args_is_help=True)
+ROOT = Path(__file__).resolve().parents[1]
+# Flows with a deployment in prefect.yaml, by flow name.
+DEPLOYED_FLOWS = ("pipeline", "reproduce", "train", "attack", "prune", "landscape")
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def api(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 in a container)."),
+    port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
+    store: Optional[str] = typer.Option(None, "--store", help="Artifact store URL (default $SPOTLAB_ARTIFACTS)."),
+    endpoint_url: Optional[str] = typer.Option(None, "--endpoint-url", help="S3-compatible endpoint."),
+    insecure_no_auth: bool = typer.Option(False, "--insecure-no-auth",
+                                          help="Serve without a token (local use only)."),
+) -> None:
+    """Serve the REST API (token from $SPOTLAB_API_TOKEN; OpenAPI at /docs)."""
+    import uvicorn
+
+    from infra.api import DEFAULT_MAX_BODY, MAX_BODY_ENV, TOKEN_ENV, create_app
+
+    token = os.environ.get(TOKEN_ENV) or None
+    if token is None and not insecure_no_auth:
+        _fail(f"${TOKEN_ENV} is not set; set it (clients send 'Authorization: Bearer <token>') or pass "
+              "--insecure-no-auth for local use", 2)
+    if token is None:
+        err.print("[yellow]warning:[/] serving without authentication", markup=True)
+    max_body = int(os.environ.get(MAX_BODY_ENV, DEFAULT_MAX_BODY))
+    uvicorn.run(create_app(store, endpoint_url, token, max_body), host=host, port=port, log_level="info")
+
+
+def _section_config(stage: str, section: str, text: str, run: Run) -> Any:
+    """``text`` is the section's config as JSON, or the store key of a JSON/YAML file holding it."""
+    raw_text = text if text.lstrip().startswith("{") else run.store.get_bytes(text).decode()
+    try:
+        raw = json.loads(raw_text)
+    except json.JSONDecodeError:
+        import yaml
+
+        raw = yaml.safe_load(raw_text)
+    try:
+        return TypeAdapter(PipelineConfig.model_fields[section].annotation).validate_python(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(f"{stage} config", raw, exc)) from exc
+
+
+def execute_one_stage(stage: str, run: Run, config_text: str, seed: int | None, force: bool) -> dict[str, Any]:
+    """Run ``stage`` of an existing run with its inputs taken from the run's manifest; returns what it made."""
+    from flows.stages import STAGE_FUNCTIONS, STAGES
+    from infra.stages import execute_stage
+
+    if stage not in STAGES:
+        raise ConfigError(f"stage {stage!r} is unknown; choose one of {sorted(STAGES)}")
+    spec = STAGES[stage]
+    config = _section_config(stage, spec.section, config_text, run)
+    inputs = {}
+    for name, (producer, artifact) in spec.inputs.items():
+        record = run.manifest.stages.get(producer)
+        if record is None or artifact not in record.artifacts:
+            if spec.inputs_optional:
+                continue
+            raise ConfigError(f"run {run.run_id} has no {producer}/{artifact}; run stage {producer!r} first")
+        inputs[name] = record.artifacts[artifact]
+    seed = run.manifest.config.get("seed", 0) if seed is None else seed
+    result = execute_stage(run, stage, config, seed, inputs, STAGE_FUNCTIONS[stage], force=force)
+    return {"run_id": run.run_id, "stage": stage, "artifacts": {k: v.uri for k, v in result.artifacts.items()},
+            "metrics": result.metrics}
+
+
+@stage_app.command("run")
+def stage_run(
+    stage: str = typer.Argument(..., help="Stage name: prep, train, evaluate, attack, prune, landscape, study."),
+    run_id: str = typer.Option(..., "--run-id", help="The existing run the stage belongs to."),
+    config: str = typer.Option(..., "--config", help="The stage's config section as JSON, or a store key of it."),
+    store: Optional[str] = typer.Option(None, "--store", help="Artifact store URL (default $SPOTLAB_ARTIFACTS)."),
+    endpoint_url: Optional[str] = typer.Option(None, "--endpoint-url", help="S3-compatible endpoint."),
+    seed: Optional[int] = typer.Option(None, min=0, help="Seed (default: the run's)."),
+    force: bool = typer.Option(False, "--force", help="Re-run even when the stage's result is cached."),
+) -> None:
+    """Execute one stage of a run, inputs from its manifest; prints {run_id, stage, artifacts, metrics}."""
+    import logging
+    import sys
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        run = Run.open(open_store(store or default_artifact_url(), endpoint_url), run_id)
+    except InvalidKey as exc:
+        _fail(str(exc), 2)
+    except StorageError as exc:
+        _fail(str(exc), 1)
+    try:
+        result = execute_one_stage(stage, run, config, seed, force)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+    except StorageError as exc:
+        _fail(str(exc), 1)
+    print(json.dumps(result, default=str))
+
+
+def deploy(
+    pool: str = typer.Option(None, "--pool", envvar="SPOTLAB_WORK_POOL", help="Work pool ($SPOTLAB_WORK_POOL)."),
+    image: str = typer.Option(None, "--image", envvar="SPOTLAB_IMAGE", help="Image of the jobs ($SPOTLAB_IMAGE)."),
+) -> None:
+    """Register every deployment of prefect.yaml (`prefect deploy --all`) with PREFECT_API_URL's server."""
+    if not pool or not image:
+        _fail("deploy needs a work pool and an image: --pool/$SPOTLAB_WORK_POOL and --image/$SPOTLAB_IMAGE", 2)
+    if not os.environ.get("PREFECT_API_URL"):
+        _fail("$PREFECT_API_URL is not set: deployments need a Prefect server (see docs/deploy.md)", 2)
+    prefect = shutil.which("prefect") or "prefect"
+    env = os.environ | {"SPOTLAB_WORK_POOL": pool, "SPOTLAB_IMAGE": image}
+    raise typer.Exit(subprocess.run([prefect, "--no-prompt", "deploy", "--all"], cwd=ROOT, env=env).returncode)
+
+
+def serve(
+    flows: Optional[list[str]] = typer.Argument(None, help=f"Flows to serve (default: all of {DEPLOYED_FLOWS})."),
+) -> None:
+    """Serve the flows from this process (flow.serve for local use: runs start here, no work pool)."""
+    from prefect import serve as prefect_serve
+
+    from flows.deployments import FLOWS
+
+    chosen = flows or list(DEPLOYED_FLOWS)
+    unknown = sorted(set(chosen) - set(FLOWS))
+    if unknown:
+        _fail(f"unknown flow(s) {unknown}; choose from {sorted(FLOWS)}", 2)
+    prefect_serve(*[FLOWS[name].to_deployment(name="spotlab") for name in chosen])
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(api)
+    app.command()(deploy)
+    app.command()(serve)
+    app.add_typer(stage_app, name="stage")
