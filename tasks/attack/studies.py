@@ -104,8 +104,9 @@ class CGDComparisonConfig(BaseModel, frozen=True, extra="forbid"):
                     table.append(row)
         return StudyReport(
             title="CGD vs APGD-MD vs APGD-CE: targeted success on digits (paired targets)",
-            table=table, claims=self._claims(table, totals), figures={"success": plot_success_vs_eps(table, ("cgd", "apgd_md", "apgd_ce"))},
-            notes=f"{len(y)} test examples, targets (y + o) mod {info.num_outputs}, o uniform in 1..9, shared by all "
+            table=table, claims=self._claims(table, totals),
+            figures={"success": plot_success_vs_eps(table, tuple(totals))},
+            notes=f"{len(y)} test examples, targets (y + o) mod C, o uniform in 1..C−1, shared by all "
                   f"attacks; success is judged after rounding to 1/{self.quantization}. p: two-sided exact McNemar.",
         )
 
