@@ -109,7 +109,7 @@ class PACNetConfig(BaseModel, frozen=True, extra="forbid"):
     scope: Scope = Field("layer", description="Rank weights per layer (every layer keeps capacity) or globally.")
     exclude_output: bool = Field(False, description="Leave the output layer out of the mask (dense, frozen).")
     calibration_lambda: float = Field(0.01, ge=0, description="λ of the pull toward the allocated weights.")
-    training: RetrainConfig = Field(default_factory=RetrainConfig, description="Allocate (and calibrate) training.")
+    training: RetrainConfig = Field(default_factory=RetrainConfig, description="Allocate's training on the source.")
 
     from_init: ClassVar[bool] = False  # prunes the trained source network it is given
 
@@ -122,7 +122,10 @@ class PACNetConfig(BaseModel, frozen=True, extra="forbid"):
         data.train(model, self.training, seed)
         yield model
 
-    def calibrate(self, allocated: nn.Module, masks: Masks, target: PruneData, seed: int) -> nn.Module:
+    def calibrate(
+        self, allocated: nn.Module, masks: Masks, target: PruneData, training: RetrainConfig, seed: int
+    ) -> nn.Module:
+        """Calibrate: fit the freed coordinates of the allocated network to the few-shot ``target``."""
         model = calibration_model(allocated, masks)
-        target.train(model, self.training, seed, penalty=calibration_penalty(self.calibration_lambda))
+        target.train(model, training, seed, penalty=calibration_penalty(self.calibration_lambda))
         return model

@@ -112,6 +112,8 @@ def layer_spectrum(name: str, mask: np.ndarray, weight: np.ndarray | None = None
     if not rows.any():
         return None
     magnitudes = np.abs(as_matrix(np.asarray(weight if weight is not None else mask, dtype=np.float64)))
+    if not np.isfinite(magnitudes).all():
+        raise ValueError(f"layer {name!r} has non-finite weights (did training diverge?)")
     weights = sp.csr_matrix(biadjacency.multiply(magnitudes[rows][:, cols]))
     weights.eliminate_zeros()
     d_left, d_right = _average_degrees(biadjacency)

@@ -45,7 +45,7 @@ def test_calibration_learns_the_target_with_zero_forgetting(allocated, data):
     masks = results[-1].masks
     target = shifted_target(data)
     before = target.score(model)["accuracy"]
-    calibrated = config.calibrate(model, masks, target, seed=0)
+    calibrated = config.calibrate(model, masks, target, config.training, seed=0)
     assert target.score(calibrated)["accuracy"] > before
     source = recover_source(calibrated)
     x = torch.as_tensor(data.splits.x_test)
