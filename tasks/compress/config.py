@@ -9,11 +9,16 @@ from pydantic import Field
 
 from tasks.compress.basic import FP16Config, NoCompressionConfig
 from tasks.compress.eden import EdenConfig
+from tasks.compress.powersgd import PowerSGDConfig
+from tasks.compress.qsgd import QSGDConfig
 from tasks.compress.sparse import RandomBlockConfig, RandomKConfig, TopKConfig
 
 COMPRESSORS = {
     cfg.model_fields["kind"].default: cfg
-    for cfg in (NoCompressionConfig, FP16Config, RandomBlockConfig, RandomKConfig, TopKConfig, EdenConfig)
+    for cfg in (
+        NoCompressionConfig, FP16Config, PowerSGDConfig, RandomBlockConfig, RandomKConfig, TopKConfig, QSGDConfig,
+        EdenConfig,
+    )
 }
 
 CompressorConfig = Annotated[Union[tuple(COMPRESSORS.values())], Field(discriminator="kind")]
