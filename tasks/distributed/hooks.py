@@ -1,6 +1,7 @@
-"""DDP communication hooks: any compressor through :class:`CompressedMean`, or torch's own PowerSGD."""
+"""DDP communication hooks: any compressor through :class:`CompressedMean`, or torch's own PowerSGD.
 
-from __future__ import annotations
+(No ``from __future__ import annotations`` here: DDP checks the hook's annotations as real types.)
+"""
 
 from dataclasses import dataclass
 

@@ -27,8 +27,11 @@ def _worker(rank: int, fn: Callable, world: int, folder: str, args: tuple) -> No
 def run_workers(fn: Callable[..., Any], workers: int, *args: Any) -> list[Any]:
     """``fn(collective, *args)`` on ``workers`` processes; returns each worker's result in rank order.
 
-    ``fn`` and ``args`` must be picklable (a module-level function): the workers are spawned, not forked.
+    ``fn`` and ``args`` must be picklable (a module-level function). Workers are forked from a fork server that
+    imported torch once (starting a fresh interpreter per worker costs seconds each); forking the caller itself
+    would copy whatever threads it holds (Prefect's, torch's pools) into a half-dead state.
     """
+    mp.set_forkserver_preload(["torch", "tasks.distributed.training"])
     with tempfile.TemporaryDirectory(prefix="spotlab-workers-") as folder:
-        mp.start_processes(_worker, args=(fn, workers, folder, args), nprocs=workers, start_method="spawn")
+        mp.start_processes(_worker, args=(fn, workers, folder, args), nprocs=workers, start_method="forkserver")
         return [torch.load(Path(folder) / f"result-{r}.pt", weights_only=False) for r in range(workers)]
