@@ -27,6 +27,8 @@ runs_app = typer.Typer(help="Runs in an artifact store.", no_args_is_help=True)
 artifacts_app = typer.Typer(help="Artifacts of one run.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 app.add_typer(artifacts_app, name="artifacts")
+bench_app = typer.Typer(help="Micro-benchmarks.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
 register_service_commands(app)  # api, deploy, serve, stage run
 
 out = Console(soft_wrap=True)
@@ -218,3 +220,32 @@ def reproduce(
         out.print(table)
         out.print(f"report: {result['report_url']}", highlight=False)
     raise typer.Exit(0 if all(v["verdict"] == "pass" for v in verdicts) else 1)
+
+
+@bench_app.command("compression")
+def bench_compression(
+    method: str = typer.Option("eden", help="Compressor kind: none, fp16, powersgd, random-block, random-k, top-k, qsgd, eden."),
+    bits: float = typer.Option(1.0, help="Bits per coordinate (eden; qsgd uses 2^bits - 1 levels; others ignore it)."),
+    dim: int = typer.Option(1048576, min=1, help="Length of the Gaussian test vector."),
+    ratio: float = typer.Option(64.0, min=1, help="Compression ratio of the sparsifiers (random-block, random-k, top-k)."),
+    repeat: int = typer.Option(5, min=1, help="Timed runs (median time, mean vNMSE), each on a fresh input and seed."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    threads: Optional[int] = typer.Option(None, min=1, help="torch CPU threads (default: torch's choice)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Time a compressor's encode/decode on a Gaussian vector; report GB/s (of the fp32 input), wire bytes, vNMSE."""
+    from tasks.compress.bench import bench_compression as bench
+
+    try:
+        row = bench(method, bits, dim, ratio, repeat, device, threads)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    if as_json:
+        print(json.dumps(row))
+        return
+    table = Table(title=f"{method} on {dim} Gaussian coordinates")
+    table.add_column("metric")
+    table.add_column("value")
+    for key, value in row.items():
+        table.add_row(key, _scalar(value) if not isinstance(value, float) or abs(value) >= 1e-3 else f"{value:.3e}")
+    out.print(table)
