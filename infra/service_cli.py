@@ -22,7 +22,7 @@ from infra.runs import Run
 from infra.settings import default_artifact_url
 from infra.storage import InvalidKey, StorageError, open_store
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 stage_app = typer.Typer(help="Run single stages without Prefect (the command of a stage's Kubernetes pod).",
                         no_args_is_help=True)
 ROOT = Path(__file__).resolve().parents[1]
