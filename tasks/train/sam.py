@@ -2,14 +2,14 @@
 
 Every method takes the same two-pass step: with g the gradient of the batch loss at w, ascend to w + ε(g) with
 
-    ε = ρ · d / ‖m‖₂,   summed over all parameters,
+    ε = ρ · d / √⟨g, d⟩,   the inner product over all parameters,
 
 then restore w and let the base optimizer step with the gradient taken at w + ε. The methods differ only in the
-direction d and the norm term m (per parameter tensor):
+direction d = M⁻¹g of their metric M (per parameter tensor), and ε has M-norm ρ (εᵀMε = ρ²):
 
-    sam         d = g,               m = g                      (‖ε‖ = ρ)
-    asam        d = T² g,            m = T g,   T = |w| + η      (‖T⁻¹ε‖ = ρ)
-    fisher-sam  d = g / f,           m = g / √f, f = 1 + η g²     (εᵀ diag(f) ε = γ²)
+    sam         d = g                    (M = I: ‖ε‖ = ρ)
+    asam        d = T² g, T = |w| + η     (M = T⁻²: ‖T⁻¹ε‖ = ρ)
+    fisher-sam  d = g / f, f = 1 + η g²   (M = diag(f): εᵀ diag(f) ε = γ²)
     m-sam       sam's ε, computed and applied separately for each sub-batch of m examples
 
 Gradient scale: g is the gradient of the *mean* loss over the batch (what the objectives return), so Fisher SAM's
@@ -61,8 +61,8 @@ class SharpnessAware(torch.optim.Optimizer):
         self.param_groups = self.base_optimizer.param_groups
         self.defaults.update(self.base_optimizer.defaults)
 
-    def direction_and_norm_term(self, p: torch.Tensor, group: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """(d, m) of the module docstring for one parameter tensor with its gradient in ``p.grad``."""
+    def direction(self, p: torch.Tensor, group: dict) -> torch.Tensor:
+        """d = M⁻¹g of the module docstring for one parameter tensor with its gradient in ``p.grad``."""
         raise NotImplementedError
 
     def _grad_params(self) -> Iterator[tuple[torch.Tensor, dict]]:
@@ -74,13 +74,13 @@ class SharpnessAware(torch.optim.Optimizer):
     @torch.no_grad()
     def first_step(self) -> None:
         """Move to w + ε, keeping w in ``state[p]["w"]``."""
-        terms = [(p, group, *self.direction_and_norm_term(p, group)) for p, group in self._grad_params()]
+        terms = [(p, group, self.direction(p, group)) for p, group in self._grad_params()]
         if not terms:
             return
-        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(m) for *_, m in terms]))
-        for p, group, direction, _ in terms:
+        norm = torch.stack([torch.vdot(p.grad.flatten(), d.flatten()) for p, _, d in terms]).sum().sqrt()
+        for p, group, direction in terms:
             self.state[p]["w"] = p.detach().clone()
-            p.add_(direction * (group["rho"] / (norm + _TINY)))
+            p.addcmul_(direction, group["rho"] / (norm + _TINY))
 
     @torch.no_grad()
     def restore(self) -> None:
@@ -143,12 +143,11 @@ class SAM(SharpnessAware):
     def __init__(self, params, build_base, rho: float, adaptive: bool = False, eta: float = 0.0):
         super().__init__(params, build_base, rho=rho, adaptive=adaptive, eta=eta)
 
-    def direction_and_norm_term(self, p, group):
+    def direction(self, p, group):
         if not group["adaptive"]:
-            return p.grad, p.grad
-        scale = p.abs() + group["eta"]
-        scaled = scale * p.grad
-        return scale * scaled, scaled
+            return p.grad
+        scale = p.abs().add_(group["eta"])
+        return scale.square_().mul_(p.grad)
 
 
 class FisherSAM(SharpnessAware):
@@ -158,9 +157,8 @@ class FisherSAM(SharpnessAware):
     def __init__(self, params, build_base, gamma: float, eta: float):
         super().__init__(params, build_base, rho=gamma, eta=eta)
 
-    def direction_and_norm_term(self, p, group):
-        fisher = 1 + group["eta"] * p.grad.square()
-        return p.grad / fisher, p.grad / fisher.sqrt()
+    def direction(self, p, group):
+        return p.grad / p.grad.square().mul_(group["eta"]).add_(1)  # g / f, f = 1 + η g²
 
 
 class MSAM(SAM):

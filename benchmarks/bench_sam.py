@@ -1,0 +1,92 @@
+"""SAM-family step cost vs SGD, and the time of a ResNet-18's top Hessian eigenvalue, on CPU (one thread).
+
+Step cost: ``tasks.train.loop.train_step`` (what training runs) on a fixed batch, for SGD and every SAM-family
+optimizer with the same SGD base; the median step time of ``--steps`` steps, then the median over ``--repeat`` runs,
+reported with its ratio to SGD measured in the same run. Models: the digits MLP (64 → 128 → 64 → 10, batch 64)
+and cnn-small on 3×32×32 (batch 64).
+
+Hessian: models/resnet.py's ResNet-18 (10 classes) at initialisation, a random CIFAR-sized batch (3×32×32), power
+iteration with Hessian-vector products until the relative change is below ``--tol`` (at most 20 iterations).
+
+    .venv/bin/python benchmarks/bench_sam.py [--repeat 3] [--steps 30] [--hessian-batch 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from models.cnn import CNNSmallConfig
+from models.mlp import MLPConfig
+from models.registry import build_model
+from models.resnet import ResNet18Config
+from tasks.landscape.hessian import top_eigenvalue
+from tasks.train.loop import train_step
+from tasks.train.optimizers import SGDConfig
+from tasks.train.sam import ASAMConfig, FisherSAMConfig, MSAMConfig, SAMConfig
+
+BASE = SGDConfig(lr=0.01, momentum=0.9, weight_decay=5e-4)
+OPTIMIZERS = {
+    "sgd": BASE,
+    "sam": SAMConfig(base=BASE),
+    "asam": ASAMConfig(base=BASE),
+    "fisher-sam": FisherSAMConfig(base=BASE),
+    "m-sam (m=16)": MSAMConfig(m=16, base=BASE),
+}
+
+
+def objective(model, x, y):
+    return F.cross_entropy(model(x), y)
+
+
+def step_seconds(model_config, shape, batch: int, optimizer_config, steps: int) -> float:
+    torch.manual_seed(0)
+    model = build_model(model_config, shape, 10)
+    optimizer = optimizer_config.build(model.parameters())
+    x, y = torch.rand(batch, *shape), torch.randint(0, 10, (batch,))
+    train_step(model, optimizer, objective, x, y)  # warm-up
+    times = []
+    for _ in range(steps):
+        started = time.perf_counter()
+        train_step(model, optimizer, objective, x, y)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--hessian-batch", type=int, default=32)
+    parser.add_argument("--tol", type=float, default=1e-2)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    print("| model | optimizer | step (ms) | × SGD |\n|---|---|---|---|")
+    for name, config, shape in (("mlp 128-64, batch 64", MLPConfig(), (1, 8, 8)),
+                                ("cnn-small, 3×32×32, batch 64", CNNSmallConfig(), (3, 32, 32))):
+        medians = {kind: statistics.median(step_seconds(config, shape, 64, opt, args.steps)
+                                           for _ in range(args.repeat))
+                   for kind, opt in OPTIMIZERS.items()}
+        for kind, seconds in medians.items():
+            print(f"| {name} | {kind} | {seconds * 1e3:.2f} | {seconds / medians['sgd']:.2f} |")
+
+    torch.manual_seed(0)
+    model = build_model(ResNet18Config(), (3, 32, 32), 10)
+    x, y = torch.rand(args.hessian_batch, 3, 32, 32), torch.randint(0, 10, (args.hessian_batch,))
+    times, eigen = [], None
+    for _ in range(args.repeat):
+        started = time.perf_counter()
+        eigen = top_eigenvalue(model, F.cross_entropy, [(x, y)], iterations=20, tol=args.tol)
+        times.append(time.perf_counter() - started)
+    print(f"\nResNet-18 top Hessian eigenvalue, batch {args.hessian_batch}: {eigen.value:.4g} after "
+          f"{eigen.iterations} iterations, median {statistics.median(times):.1f} s "
+          f"({statistics.median(times) / eigen.iterations:.2f} s per Hessian-vector product)")
+
+
+if __name__ == "__main__":
+    main()
