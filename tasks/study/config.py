@@ -8,12 +8,13 @@ from typing import Annotated, Union
 from pydantic import Field
 
 from tasks.attack.studies import CGDComparisonConfig, PRLComparisonConfig
+from tasks.compress.studies import EdenVNMSEConfig
 from tasks.distributed.studies import DEFvsEFConfig
 from tasks.landscape.studies import DiagonalSAMConfig, SAMComparisonConfig, ToroidsConfig
 from tasks.prune.studies import PACNetTransferConfig, RamanujanTicketsConfig
 from tasks.study.seeds import SeedSweepConfig
 
 STUDIES = {cfg.model_fields["kind"].default: cfg for cfg in (SeedSweepConfig, SAMComparisonConfig, DiagonalSAMConfig, ToroidsConfig,
-                                                            RamanujanTicketsConfig, PACNetTransferConfig, CGDComparisonConfig, PRLComparisonConfig, DEFvsEFConfig)}
+                                                            RamanujanTicketsConfig, PACNetTransferConfig, CGDComparisonConfig, PRLComparisonConfig, DEFvsEFConfig, EdenVNMSEConfig)}
 
 StudyConfig = Annotated[Union[tuple(STUDIES.values())], Field(discriminator="kind")]
