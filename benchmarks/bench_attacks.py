@@ -1,0 +1,90 @@
+"""Attack cost on CPU (one thread): PGD, APGD and CGD at equal iterations, and CGD vs APGD-MD at equal success.
+
+Models: the digits MLP (64 → 128 → 64 → 10) and cnn-small (channels 16, 32; hidden 64), each trained 10 epochs
+with Adam on sklearn digits; the first ``--n`` test examples; scored after rounding to 1/16 (as in cgd.yaml).
+
+1. Equal iterations: eps = 0.001 so that almost no example succeeds and every attack runs its full 100 iterations;
+   time per example-iteration = wall time / Σ iterations actually run, and wall time per example.
+2. Equal success: targeted (same targets (y + o) mod 10 for all), eps = 0.1875, MLP: CGD at 100 iterations vs
+   APGD-MD at several budgets; the APGD-MD budget that first matches CGD's success and its time.
+
+Each time is the median of ``--repeat`` runs.
+
+    .venv/bin/python benchmarks/bench_attacks.py [--repeat 3] [--n 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+import torch
+
+from models.cnn import CNNSmallConfig
+from models.mlp import MLPConfig
+from tasks.attack.apgd import APGDConfig
+from tasks.attack.cgd import CGDConfig
+from tasks.attack.pgd import PGDConfig
+from tasks.attack.studies import train_model
+from tasks.attack.targets import random_targets
+from tasks.data.config import DataConfig
+from tasks.data.datasets import prepare
+from tasks.train.config import TrainConfig
+from tasks.train.optimizers import AdamConfig
+
+BOX = (0.0, 1.0)
+
+
+def timed(attack, model, x, y, target, repeat: int):
+    runs = [attack.run(model, x, y, BOX, seed=0, target=target) for _ in range(repeat)]
+    return runs[0], statistics.median(r.seconds for r in runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--n", type=int, default=300)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    splits, info = prepare(DataConfig(), 0)
+    x, y = torch.as_tensor(splits.x_test[: args.n]), torch.as_tensor(splits.y_test[: args.n])
+    target = random_targets(y, 10, 1, torch.Generator().manual_seed(0))[0]
+    models = {
+        "mlp": MLPConfig(hidden=[128, 64]),
+        "cnn-small": CNNSmallConfig(channels=[16, 32], hidden=64),
+    }
+    trained = {name: train_model(TrainConfig(model=cfg, optimizer=AdamConfig(), epochs=10), splits, info, 0)
+               for name, cfg in models.items()}
+
+    print("## equal iterations (100), eps = 0.001, quantization 1/16")
+    print("| model | attack | ms per 1000 example-iterations | ms per example | example-iterations run |")
+    print("|---|---|---|---|---|")
+    common = {"eps": 0.001, "steps": 100, "quantization": 16}
+    attacks = {
+        "pgd-ce": (PGDConfig(**common), None),
+        "apgd-ce": (APGDConfig(**common), None),
+        "apgd-md (targeted)": (APGDConfig(loss="md", targeted=True, **common), target),
+        "cgd (targeted)": (CGDConfig(**common), target),
+    }
+    for model_name, model in trained.items():
+        for name, (attack, tgt) in attacks.items():
+            result, seconds = timed(attack, model, x, y, tgt, args.repeat)
+            work = int(result.iterations.sum())
+            print(f"| {model_name} | {name} | {1e6 * seconds / work:.1f} | {1e3 * seconds / len(y):.2f} | {work} |")
+
+    print("\n## equal success: targeted, eps = 0.1875, mlp")
+    print("| attack | steps | success | seconds |")
+    print("|---|---|---|---|")
+    common = {"eps": 0.1875, "quantization": 16}
+    cgd, cgd_seconds = timed(CGDConfig(steps=100, **common), trained["mlp"], x, y, target, args.repeat)
+    cgd_success = float(cgd.success.float().mean())
+    print(f"| cgd | 100 | {cgd_success:.4f} | {cgd_seconds:.3f} |")
+    for steps in (25, 50, 100, 200, 400):
+        apgd, seconds = timed(APGDConfig(loss="md", targeted=True, steps=steps, **common), trained["mlp"], x, y,
+                              target, args.repeat)
+        success = float(apgd.success.float().mean())
+        print(f"| apgd-md | {steps} | {success:.4f} | {seconds:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
