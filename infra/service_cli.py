@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -108,7 +108,6 @@ def stage_run(
 ) -> None:
     """Execute one stage of a run, inputs from its manifest; prints {run_id, stage, artifacts, metrics}."""
     import logging
-    import sys
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
     try:
@@ -135,9 +134,9 @@ def deploy(
         _fail("deploy needs a work pool and an image: --pool/$SPOTLAB_WORK_POOL and --image/$SPOTLAB_IMAGE", 2)
     if not os.environ.get("PREFECT_API_URL"):
         _fail("$PREFECT_API_URL is not set: deployments need a Prefect server (see docs/deploy.md)", 2)
-    prefect = shutil.which("prefect") or "prefect"
     env = os.environ | {"SPOTLAB_WORK_POOL": pool, "SPOTLAB_IMAGE": image}
-    raise typer.Exit(subprocess.run([prefect, "--no-prompt", "deploy", "--all"], cwd=ROOT, env=env).returncode)
+    command = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"]
+    raise typer.Exit(subprocess.run(command, cwd=ROOT, env=env).returncode)
 
 
 def serve(
