@@ -64,12 +64,13 @@ def test_toroids_study_checks_its_exact_claims(digits):
     study = ToroidsConfig.model_validate({
         "train": TINY_TRAIN, "path_points": 5, "bend_steps": 20, "flatness_seeds": 2, "flatness_samples": 2,
         "sigmas": [0.2], "sam": {"kind": "sam", "rho": 0.1, "base": {"kind": "sgd", "lr": 0.05}},
-        "sharp_batch_size": 256,
+        "large_batch": {**TINY_TRAIN, "batch_size": 256},
     })
     report = study.run(digits, 0)
     verdicts = {c.id: c.verdict for c in report.claims}
     assert verdicts["standardised-same-predictions"] == verdicts["permutation-recovered"] == "pass"
-    assert set(verdicts) >= {"alignment-lowers-barrier", "bend-barrier-zero", "sam-flatter", "flatness-tracks-error"}
+    assert set(verdicts) >= {"alignment-lowers-barrier", "bend-barrier-zero", "sam-flatter", "large-batch-sharper",
+                             "flatness-tracks-error"}
     assert set(report.figures) == {"paths", "local_energy"}
 
 
