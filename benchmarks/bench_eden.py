@@ -1,0 +1,134 @@
+"""EDEN encode/decode throughput on one CPU thread, against a naive EDEN and a memory copy; then every compressor.
+
+GB/s are counted on the fp32 input (4·d bytes / median seconds). The official EDEN code is not re-implemented here;
+the baseline is a straightforward EDEN written the obvious way (one Hadamard level per loop iteration, signs drawn
+per coordinate, ``torch.bucketize``, int64 indices left unpacked on the wire), measured in the same run, plus
+``torch.clone`` of the input as the memory-copy ceiling. Every setting draws a fresh Gaussian input and seed per run.
+
+    .venv/bin/python benchmarks/bench_eden.py [--repeat 5] [--dims 20 24] [--bits 1 2 4]
+
+Large vectors: this VM's page faults make every fresh 64 MiB allocation cost tens of ms, for EDEN, the baseline
+and the copy alike; ``MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=17179869184`` keeps freed memory in
+the process (glibc), which removes that cost for all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+import torch
+
+from tasks.compress.bench import measure
+from tasks.compress.config import COMPRESSORS
+from tasks.compress.eden import EdenConfig
+from tasks.compress.lloyd_max import lloyd_max
+
+
+def naive_hadamard(x: torch.Tensor) -> torch.Tensor:
+    """Orthonormal Walsh–Hadamard transform, one butterfly level per iteration."""
+    d = x.numel()
+    y = x.clone()
+    half = 1
+    while half < d:
+        pairs = y.view(-1, 2, half)
+        top, bottom = pairs[:, 0].clone(), pairs[:, 1].clone()
+        pairs[:, 0] = top + bottom
+        pairs[:, 1] = top - bottom
+        half *= 2
+    return y / math.sqrt(d)
+
+
+class NaiveEden:
+    """EDEN for a power-of-two d written the straightforward way: unpacked int64 indices."""
+
+    def __init__(self, bits: int):
+        levels, boundaries = lloyd_max(bits)
+        self.levels = torch.tensor(levels, dtype=torch.float32)
+        self.boundaries = torch.tensor(boundaries, dtype=torch.float32)
+
+    def signs(self, d: int, seed: int) -> torch.Tensor:
+        return torch.randint(0, 2, (d,), generator=torch.Generator().manual_seed(seed)).float() * 2 - 1
+
+    def compress(self, x: torch.Tensor, seed: int):
+        y = naive_hadamard(x * self.signs(x.numel(), seed))
+        z = y * math.sqrt(x.numel()) / y.norm()
+        idx = torch.bucketize(z, self.boundaries)  # int64, sent as is
+        q = self.levels[idx]
+        scale = y.norm() ** 2 / torch.dot(q, y)
+        return idx, scale, seed
+
+    def decompress(self, payload) -> torch.Tensor:
+        idx, scale, seed = payload
+        return naive_hadamard(self.levels[idx] * scale) * self.signs(idx.numel(), seed)
+
+
+def time_naive(bits: int, d: int, repeat: int) -> dict:
+    codec = NaiveEden(bits)
+    gen = torch.Generator().manual_seed(0)
+    codec.decompress(codec.compress(torch.randn(d, generator=gen), 0))
+    encode, decode, errors = [], [], []
+    for r in range(repeat):
+        x = torch.randn(d, generator=gen)
+        start = time.perf_counter()
+        payload = codec.compress(x, r + 1)
+        middle = time.perf_counter()
+        estimate = codec.decompress(payload)
+        encode.append(middle - start)
+        decode.append(time.perf_counter() - middle)
+        errors.append(float((estimate - x).pow(2).sum() / x.pow(2).sum()))
+    return {"encode_s": statistics.median(encode), "decode_s": statistics.median(decode),
+            "bytes_on_wire": payload[0].numel() * 8 + 8, "vnmse": statistics.mean(errors)}
+
+
+def time_clone(d: int, repeat: int) -> float:
+    x = torch.randn(d)
+    x.clone()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        x.clone()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def gbps(d: int, seconds: float) -> float:
+    return 4 * d / seconds / 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--dims", type=int, nargs="+", default=[20, 24], help="log2 of the vector lengths")
+    parser.add_argument("--bits", type=int, nargs="+", default=[1, 2, 4])
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    print("| d | method | bits | encode ms | decode ms | encode GB/s | decode GB/s | bytes on wire | vNMSE |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for log_d in args.dims:
+        d = 2**log_d
+        copy_s = time_clone(d, args.repeat)
+        print(f"| 2^{log_d} | memcpy (torch.clone) | 32 | {copy_s * 1e3:.2f} | | {gbps(d, copy_s):.2f} | | {4 * d} | 0 |")
+        for bits in args.bits:
+            for name, row in (("EDEN (spotlab)", measure(EdenConfig(bits=bits).build(), d, args.repeat)),
+                              ("naive EDEN", time_naive(bits, d, args.repeat))):
+                print(f"| 2^{log_d} | {name} | {bits} | {row['encode_s'] * 1e3:.2f} | {row['decode_s'] * 1e3:.2f} | "
+                      f"{gbps(d, row['encode_s']):.2f} | {gbps(d, row['decode_s']):.2f} | {row['bytes_on_wire']} | "
+                      f"{row['vnmse']:.4f} |")
+
+    d = 2**20
+    print(f"\nEvery compressor at d = 2^20 (defaults: ratio 64, qsgd 15 levels, powersgd rank 2, eden 1 bit):\n")
+    print("| method | encode ms | decode ms | encode GB/s | decode GB/s | bytes on wire | bits/coord | vNMSE |")
+    print("|---|---|---|---|---|---|---|---|")
+    for kind, config in COMPRESSORS.items():
+        row = measure(config().build(), d, args.repeat)
+        print(f"| {kind} | {row['encode_s'] * 1e3:.2f} | {row['decode_s'] * 1e3:.2f} | {row['encode_gbps']:.2f} | "
+              f"{row['decode_gbps']:.2f} | {row['bytes_on_wire']} | {row['bits_per_coordinate']:.3f} | "
+              f"{row['vnmse']:.4g} |")
+
+
+if __name__ == "__main__":
+    main()
