@@ -31,7 +31,8 @@ RUN pip install .
 COPY examples/ examples/
 COPY prefect.yaml ./
 
-RUN useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin spotlab
+RUN groupadd --gid 10001 spotlab \
+ && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin spotlab
 USER 10001:10001
 ENTRYPOINT ["spotlab"]
 CMD ["--help"]
