@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from scipy.sparse.csgraph import laplacian
 
 from tasks.prune.spectra import layer_spectrum, normalized_lambda2, ramanujan_gap, top_singular_values
 
@@ -47,10 +48,9 @@ def test_sparse_solvers_agree_with_dense_ones():
     matrix = sp.csr_matrix(random_mask((120, 200), 0.1, seed=3).astype(float))
     dense_sv = np.linalg.svd(matrix.toarray(), compute_uv=False)
     assert top_singular_values(matrix) == pytest.approx(tuple(dense_sv[:2]), rel=1e-6)
-    adjacency = sp.bmat([[None, matrix.T], [matrix, None]]).toarray()
-    degrees = adjacency.sum(1)
-    normalized = np.eye(len(degrees)) - adjacency / np.sqrt(np.outer(degrees, degrees))
-    assert normalized_lambda2(matrix) == pytest.approx(np.sort(np.linalg.eigvalsh(normalized))[1], abs=1e-6)
+    for edges in (matrix, matrix.multiply(np.random.default_rng(4).random(matrix.shape)).tocsr()):  # 0/1 and weighted
+        normalized_laplacian = laplacian(sp.bmat([[None, edges.T], [edges, None]]).toarray(), normed=True)
+        assert normalized_lambda2(edges) == pytest.approx(np.sort(np.linalg.eigvalsh(normalized_laplacian))[1], abs=1e-6)
 
 
 def test_isolated_nodes_are_removed_and_convolutions_flatten_their_fan_in():
