@@ -24,9 +24,12 @@ def pack(values: torch.Tensor, bits: int) -> torch.Tensor:
         raise ValueError(f"bits must be in 1..8, got {bits}")
     n = values.numel()
     m = -(-n // 8)
-    rows = torch.zeros(8 * m, dtype=_word_dtype(bits), device=values.device)
-    rows[:n] = values.reshape(-1)
-    rows = rows.view(8, m)
+    if n == 8 * m:
+        rows = values.reshape(8, m).to(_word_dtype(bits))
+    else:
+        rows = torch.zeros(8 * m, dtype=_word_dtype(bits), device=values.device)
+        rows[:n] = values.reshape(-1)
+        rows = rows.view(8, m)
     words = rows[0].clone()
     for k in range(1, 8):
         words |= rows[k] << (k * bits)

@@ -54,7 +54,7 @@ class Table:
         if norm == 0:
             return torch.zeros(h.numel(), dtype=torch.int32, device=h.device), 0.0
         if self.bits == 1:  # the bucket is the sign, and ⟨±c, h⟩ = c·‖h‖₁: two passes instead of eight
-            return torch.gt(h, 0), float(self.levels[1] * torch.linalg.vector_norm(h, 1))
+            return torch.gt(h, 0), float(self.levels[1] * h.abs().sum())
         cells = self.lut.numel()
         position = h.mul(1.0 / (self.cell * norm)).add_(self.half_width / self.cell).clamp_(0, cells - 1)
         idx = self.lut.index_select(0, position.to(torch.int32))
@@ -125,7 +125,7 @@ def _streams(bits: float, n: int, seed: int, device: torch.device) -> list[tuple
 
 
 def _joined(parts: list[torch.Tensor]) -> torch.Tensor:
-    """The chunks' indices as one stream (no copy for the common single chunk)."""
+    """The chunks' pieces as one tensor (no copy for the common single chunk)."""
     if not parts:
         return torch.zeros(0, dtype=torch.int32)
     return parts[0] if len(parts) == 1 else torch.cat(parts)
@@ -157,7 +157,7 @@ class Eden(Compressor):
         for c, size in enumerate(sizes):
             chunk = x[start : start + size]
             norm = float(torch.linalg.vector_norm(chunk))
-            h = fwht(chunk)
+            h = fwht(chunk, overwrite_x=True)  # x is this call's own sign-flipped copy
             dot = 0.0
             for (tab, where), out in zip(streams, indices):
                 idx, part_dot = tab.quantize(h if where is None else h[where[start : start + size]], norm)
@@ -181,7 +181,9 @@ class Eden(Compressor):
                    for p, (tab, where) in zip(packed, streams)]
         received = (~seeded_mask(total, self.packet_loss, seed, LOSS, device)) if self.packet_loss > 0 else None
         rescale = 1.0 / (1.0 - self.packet_loss)
-        out = torch.empty(total, dtype=torch.float32, device=device)
+        if total == 0:
+            return torch.zeros(n, dtype=torch.float32, device=device)
+        pieces = []
         offsets = [0] * len(streams)
         start = 0
         for c, size in enumerate(sizes):
@@ -197,9 +199,9 @@ class Eden(Compressor):
                 offsets[s] += count
             if received is not None:
                 chunk = chunk * received[start : start + size]
-            out[start : start + size] = fwht(chunk)
+            pieces.append(fwht(chunk, overwrite_x=True))
             start += size
-        out = flip_signs(out, sign_masks(total, seed, device))[:kept]
+        out = flip_signs(_joined(pieces), sign_masks(total, seed, device))[:kept]
         if keep is None:
             return out
         full = torch.zeros(n, dtype=torch.float32, device=device)

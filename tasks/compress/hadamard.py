@@ -55,11 +55,13 @@ def _transform_bits(src: torch.Tensor, dst: torch.Tensor, groups: int, levels: i
     return in_dst
 
 
-def fwht(x: torch.Tensor) -> torch.Tensor:
-    """Unnormalised Walsh–Hadamard transform of the last dimension (a power of two); returns a new float tensor."""
+def fwht(x: torch.Tensor, overwrite_x: bool = False) -> torch.Tensor:
+    """Unnormalised Walsh–Hadamard transform of the last dimension (a power of two). With ``overwrite_x`` a
+    contiguous float ``x`` serves as one of the two work buffers (its contents are destroyed), saving a copy."""
     d = x.shape[-1]
     levels = log2_exact(d)
-    a = x.reshape(-1).to(torch.float32 if not x.is_floating_point() else x.dtype, copy=True)
+    reuse = overwrite_x and x.is_floating_point() and x.is_contiguous()
+    a = x.view(-1) if reuse else x.reshape(-1).to(torch.float32 if not x.is_floating_point() else x.dtype, copy=True)
     b = torch.empty_like(a)
     # Inner levels (the low bits) one cache-sized slice at a time, so each slice's passes run in cache. Every slice
     # takes the same number of passes, so all of them end in the same buffer.
