@@ -213,6 +213,9 @@ def _error(data: PruneData, model: torch.nn.Module) -> float:
     return 1 - scores["accuracy"] if "accuracy" in scores else scores["mse"]
 
 
+PAIR_NAMES = {"friedman": "Friedman #1 → perturbed Friedman", "digits": "digits 0–4 → 5–9"}
+
+
 class PACNetTransferConfig(BaseModel, frozen=True, extra="forbid"):
     kind: Literal["pac-net-transfer"] = "pac-net-transfer"
     hidden: list[int] = Field([64, 64], min_length=1, description="Hidden widths of the MLP of both pairs.")
@@ -240,7 +243,7 @@ class PACNetTransferConfig(BaseModel, frozen=True, extra="forbid"):
         return {
             "friedman": friedman_pair(self.friedman_samples, self.friedman_shots, self.perturbation,
                                       self.friedman_noise, seed),
-            "digits 0-4 → 5-9": digits_pair(self.digits_shots, seed),
+            "digits": digits_pair(self.digits_shots, seed),
         }
 
     def run(self, data, seed: int) -> StudyReport:
@@ -261,16 +264,16 @@ class PACNetTransferConfig(BaseModel, frozen=True, extra="forbid"):
             for baseline in ("fine-tuning", "l2-sp"):
                 other = by_method[baseline]
                 claims.append(Claim.check(
-                    f"{pair}: pac-net beats {baseline}",
-                    f"{pair}: PAC-Net's target error is below {baseline}'s",
+                    f"{pair}-beats-{baseline}",
+                    f"{PAIR_NAMES[pair]}: PAC-Net's target error is below {baseline}'s",
                     {"pac-net": round(pac["target_error"], 4), baseline: round(other["target_error"], 4)},
                     "pac-net < baseline",
                     pac["target_error"] < other["target_error"],
                 ))
             forgetting = max(r["max_source_change"] for r in runs[(pair, "pac-net")])
             claims.append(Claim.check(
-                f"{pair}: zero forgetting",
-                f"{pair}: the source network m ⊙ w is unchanged by calibration",
+                f"{pair}-zero-forgetting",
+                f"{PAIR_NAMES[pair]}: the source network m ⊙ w is unchanged by calibration",
                 {"max |Δ source output|": forgetting},
                 "0 exactly",
                 forgetting == 0.0,
@@ -279,7 +282,8 @@ class PACNetTransferConfig(BaseModel, frozen=True, extra="forbid"):
             title="PAC-Net: few-shot transfer without forgetting (vs fine-tuning and L2-SP)",
             table=table,
             claims=claims,
-            notes=f"Errors are test MSE (Friedman) or 1 − accuracy (digits), means over {self.seeds} seed(s). "
+            notes="Pairs: " + "; ".join(f"{k} = {v}" for k, v in PAIR_NAMES.items()) + ". "
+            f"Errors are test MSE (Friedman) or 1 − accuracy (digits), means over {self.seeds} seed(s). "
             "source_error_after is the source task's error of the network each method leaves for the source: "
             "PAC-Net's m ⊙ w, the fine-tuned network for the baselines (their forgetting).",
         )
