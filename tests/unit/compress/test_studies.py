@@ -27,3 +27,14 @@ def test_hadamard_stochastic_quantisation_is_unbiased_with_large_error():
     single = float((estimates[0] - x).pow(2).sum() / x.pow(2).sum())
     mean = sum(estimates) / trials
     assert float((mean - x).pow(2).sum() / x.pow(2).sum()) < 0.05 * single and single > 1
+
+
+def test_reproduction_config_loads_with_its_quick_profile():
+    from pathlib import Path
+
+    from infra.config import load_config
+
+    path = Path(__file__).resolve().parents[3] / "examples" / "papers" / "eden.yaml"
+    full, quick = load_config(path, [], None), load_config(path, [], "quick")
+    assert full.active_stages() == ["study"] and full.study.kind == "eden-vnmse" and full.study.dim == 2**16
+    assert quick.study.dim < full.study.dim and quick.study.trials <= full.study.trials
