@@ -113,3 +113,10 @@ def test_chunk_sizes_are_long_binary_digits_plus_one_padded_remainder():
     assert chunk_sizes(50_000, "chunk") == [32768, 16384, 512, 256, 128]
     assert chunk_sizes(13, "chunk") == [16] == chunk_sizes(13, "pad") and chunk_sizes(0, "chunk") == []
     assert chunk_sizes(1024, "chunk") == [1024] and chunk_sizes(50_000, "pad") == [65536]
+
+
+def test_compress_leaves_the_callers_tensor_alone():
+    x = torch.randn(4096)
+    before = x.clone()
+    EdenConfig(bits=2).build().compress(x, 0)
+    assert torch.equal(x, before)
