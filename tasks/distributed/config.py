@@ -103,7 +103,5 @@ class DistributedConfig(BaseModel, frozen=True, extra="forbid"):
     def _supported(self):
         if self.backend == "horovod" and self.launcher == "kubernetes":
             raise ValueError("backend 'horovod' runs with launcher 'local' only (the Kubernetes job runs torchrun)")
-        if self.feedback.kind != "none" and self.compressor.kind == "powersgd":
-            raise ValueError("powersgd runs as torch's own DDP hook (with its own error feedback): use feedback none")
         return self
 

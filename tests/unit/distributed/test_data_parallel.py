@@ -95,3 +95,18 @@ def test_compressed_mean_accounts_for_every_update_and_ranks_share_blocks():
     for i in range(2):
         assert all(torch.equal(b[i], blocks[0][i]) for b in blocks)  # the same block on every rank
         assert 0 < len(blocks[0][i]) < results[0]["random-block"]["delta"][i].numel()
+
+
+@pytest.mark.parametrize("compressor", [{"kind": "random-block", "ratio": 8}, {"kind": "top-k", "ratio": 8}])
+def test_compressed_gradients_keep_workers_in_step_and_meter_the_wire(digits, compressor):
+    splits, info = digits
+    cfg = _config(workers=2, compressor=compressor).model_copy(update={"epochs": 1})
+    results = run_workers(train_worker, 2, cfg, splits, info, 0)
+    for name, value in results[0]["state_dict"].items():
+        assert torch.equal(results[1]["state_dict"][name], value), name  # DDP hook: one model on every worker
+    sizes = [p.numel() for p in build_model(cfg.model, info.input_shape, info.num_outputs).parameters()]
+    per_tensor = {"random-block": 4 + 4, "top-k": 4 + 4}[compressor["kind"]]  # value + (start | int32 index)
+    kept = sum(max(1, n // 8) for n in sizes)
+    expected = kept * per_tensor if compressor["kind"] == "top-k" else kept * 4 + 4 * len(sizes)
+    assert results[0]["bytes_per_step"] == expected
+    assert results[0]["compression_ratio"] == pytest.approx(4 * sum(sizes) / expected)
