@@ -27,6 +27,8 @@ from tasks.prune.config import PruneStageConfig
 from tasks.train.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "deploy-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 DEPLOYMENTS = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
 CONFIG_MODELS = {"pipeline": PipelineConfig, "train": TrainConfig, "attack": AttackStageConfig,
                  "prune": PruneStageConfig, "landscape": LandscapeStageConfig}
@@ -61,13 +63,12 @@ def test_entrypoint_parameters_are_the_flows_typed_by_the_models(deployment):
             validate(bad, schema, raise_on_error=True)
 
 
-def test_spotlab_deploy_registers_every_flow_and_the_api_starts_deployment_runs(prefect_api, tmp_path):
+def test_spotlab_deploy_registers_every_flow_and_the_api_starts_deployment_runs(prefect_api, tmp_path, live_server):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.settings import PREFECT_API_URL
 
     from infra.api import create_app
-    from api_helpers import AUTH, TINY, TOKEN, LiveServer
 
     api_url = PREFECT_API_URL.value()
     with get_client(sync_client=True) as client:
@@ -86,8 +87,8 @@ def test_spotlab_deploy_registers_every_flow_and_the_api_starts_deployment_runs(
 
     os.environ["PREFECT_API_URL"] = api_url
     try:
-        with LiveServer(create_app(str(tmp_path), token=TOKEN)) as http:
-            config = TINY | {"execution": {"resources": {"train": {"gpus": 1, "memory": "8Gi"}}}}
+        with live_server(create_app(str(tmp_path), token=TOKEN)) as http:
+            config = {"name": "k8s-run", "execution": {"resources": {"train": {"gpus": 1, "memory": "8Gi"}}}}
             created = http.post("/runs", json={"flow": "pipeline", "config": config}, headers=AUTH).json()
             assert created["backend"] == "prefect-deployment"
             status = http.get(f"/runs/{created['id']}", headers=AUTH).json()

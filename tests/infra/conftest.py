@@ -1,4 +1,4 @@
-"""A live uvicorn server for API tests and the constants the API tests share."""
+"""Fixtures of the API tests: a live uvicorn server on 127.0.0.1 (real HTTP, not an in-process transport)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,8 @@ import threading
 import time
 
 import httpx
+import pytest
 import uvicorn
-
-TOKEN = "test-token-0123456789"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-TINY = {
-    "name": "api-tiny",
-    "data": {"dataset": {"kind": "digits"}},
-    "train": {"model": {"kind": "mlp", "hidden": [16]}, "epochs": 2, "checkpoint_every": 2},
-}
 
 
 def _free_port() -> int:
@@ -42,3 +35,9 @@ class LiveServer:
     def __exit__(self, *exc):
         self.server.should_exit = True
         self.thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    """``with live_server(app) as client:`` serves ``app`` on a free port for the block; client is an httpx.Client."""
+    return LiveServer
