@@ -19,7 +19,15 @@ from pathlib import Path
 from kubernetes import client as k8s
 
 from infra.identity import digest
-from infra.kube.work_pool import hardened_container_security, non_root_pod_security, s3_env, scratch_volumes
+from infra.kube.work_pool import (
+    IMAGE_ENV,
+    NAMESPACE_ENV,
+    S3_SECRET_ENV,
+    hardened_container_security,
+    non_root_pod_security,
+    s3_env,
+    scratch_volumes,
+)
 
 log = logging.getLogger("spotlab.kube")
 
@@ -27,9 +35,6 @@ RDZV_PORT = 29400
 CONTAINER = "worker"
 JOB_LABEL = "spotlab.dev/distributed-job"
 INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
-IMAGE_ENV = "SPOTLAB_IMAGE"
-NAMESPACE_ENV = "SPOTLAB_NAMESPACE"
-S3_SECRET_ENV = "SPOTLAB_S3_SECRET"
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 

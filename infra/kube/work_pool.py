@@ -22,6 +22,10 @@ from pydantic import Field
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "helm" / "spotlab" / "files" / "base-job-template.json"
 CONTAINER = "prefect-job"
 S3_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION")
+# What a flow-run pod knows about its own job, so the train stage can launch a distributed job alike.
+IMAGE_ENV = "SPOTLAB_IMAGE"
+NAMESPACE_ENV = "SPOTLAB_NAMESPACE"
+S3_SECRET_ENV = "SPOTLAB_S3_SECRET"
 # The image's entrypoint is `spotlab`; the worker puts the whole flow-run command into `args`.
 POD_COMMAND = ["/usr/bin/env"]
 
@@ -108,7 +112,12 @@ def job_manifest() -> k8s.V1Job:
         image=_placeholder("image"),
         image_pull_policy=_placeholder("image_pull_policy"),
         command=POD_COMMAND,
-        env=s3_env(_placeholder("s3_secret_name")),
+        env=[
+            *s3_env(_placeholder("s3_secret_name")),
+            k8s.V1EnvVar(name=IMAGE_ENV, value=_placeholder("image")),
+            k8s.V1EnvVar(name=NAMESPACE_ENV, value=_placeholder("namespace")),
+            k8s.V1EnvVar(name=S3_SECRET_ENV, value=_placeholder("s3_secret_name")),
+        ],
         resources=k8s.V1ResourceRequirements(
             requests={"cpu": _placeholder("cpu_request"), "memory": _placeholder("memory_request")},
             limits={

@@ -80,8 +80,11 @@ def test_gpu_job_variables_reach_the_job():
 
 
 def test_s3_credentials_come_from_the_secret_never_literals():
-    job = rendered_job({"image": "spotlab:test", "s3_secret_name": "my-s3"})
+    job = rendered_job({"image": "spotlab:test", "s3_secret_name": "my-s3", "namespace": "ml"})
     env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    # The pod can launch a distributed job with its own image, namespace and S3 Secret.
+    assert {k: env[k]["value"] for k in ("SPOTLAB_IMAGE", "SPOTLAB_NAMESPACE", "SPOTLAB_S3_SECRET")} == {
+        "SPOTLAB_IMAGE": "spotlab:test", "SPOTLAB_NAMESPACE": "ml", "SPOTLAB_S3_SECRET": "my-s3"}
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"):
         assert "value" not in env[key]
         assert env[key]["valueFrom"]["secretKeyRef"] == {"name": "my-s3", "key": key, "optional": True}
