@@ -308,7 +308,12 @@ def create_app(
         submission = Submission(run_id=new_run_id(), name=config.name, planned=config.active_stages())
         with lock:
             submissions[submission.run_id] = submission
-        backend = launcher.submit(request.flow, config, submission)
+        try:
+            backend = launcher.submit(request.flow, config, submission)
+        except BaseException:
+            with lock:
+                submissions.pop(submission.run_id)  # never listed as scheduled forever
+            raise
         log.info("run %s submitted (%s)", submission.run_id, backend)
         return RunCreated(id=submission.run_id, state="scheduled", backend=backend)
 

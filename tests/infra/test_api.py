@@ -170,6 +170,7 @@ def test_internal_errors_carry_no_stack_trace(tmp_path, live_server):
 
     with live_server(create_app(str(tmp_path), token=TOKEN, launcher=Exploding())) as http:
         response = http.post("/runs", json={"flow": "pipeline", "config": TINY}, headers=AUTH)
+        assert http.get("/runs", headers=AUTH).json() == []  # the failed submission is not left behind
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error"}
     assert "secret internals" not in response.text and "Traceback" not in response.text
