@@ -164,3 +164,12 @@ def test_postgres_without_credentials_names_the_missing_key():
     result = helm("template", "rel", str(CHART), "--set", "prefect.server.database.type=postgres",
                   "--set", "prefect.server.database.postgres.host=db", check=False)
     assert result.returncode != 0 and "prefect.server.database.postgres.password" in result.stderr
+
+
+def test_notes_tell_how_to_reach_the_api_and_register_the_flows():
+    notes = helm("install", "spotlab", str(CHART), "--dry-run=client", "--namespace", "ml").stdout.split("NOTES:")[1]
+    assert "port-forward svc/spotlab-api 8000:8000" in notes
+    assert "get secret spotlab-api" in notes and "spotlab deploy" in notes
+    assert "changes on every upgrade" in notes  # no token given: the generated one is flagged
+    pinned = helm("install", "spotlab", str(CHART), "--dry-run=client", "--set", "api.token=t").stdout
+    assert "changes on every upgrade" not in pinned.split("NOTES:")[1]
