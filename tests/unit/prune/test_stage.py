@@ -29,7 +29,8 @@ def run_prune(tmp_path, method: str):
 @pytest.mark.parametrize(
     "method, levels",
     [("{kind: global-magnitude, sparsity: 0.7}", 1),
-     ("{kind: imp, levels: 2, training: {epochs: 2}}", 2)],
+     ("{kind: imp, levels: 2, training: {epochs: 2}}", 2),
+     ("{kind: pac-net, keep: 0.3, training: {epochs: 2}}", 1)],
 )
 def test_prune_stage_writes_masks_model_and_spectra(tmp_path, prefect_api, method, levels):
     result, run = run_prune(tmp_path, method)
