@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from infra.config import load_config
 from models.mlp import MLPConfig
 from tasks.data.config import DataConfig
 from tasks.data.datasets import prepare
@@ -49,3 +52,11 @@ def test_pac_net_transfer_has_zero_forgetting_on_both_pairs():
     assert len(forgetting) == 2 and all(c.verdict == "pass" for c in forgetting)
     pac = [r for r in report.table if r["method"] == "pac-net"]
     assert all(r["source_error_after"] == r["source_error_before"] for r in pac)
+
+
+@pytest.mark.parametrize("paper, kind", [("ramanujan", "ramanujan-tickets"), ("pacnet", "pac-net-transfer")])
+def test_reproduction_configs_load_with_and_without_the_quick_profile(paper, kind):
+    path = Path(__file__).resolve().parents[3] / "examples" / "papers" / f"{paper}.yaml"
+    full, quick = load_config(path), load_config(path, profile="quick")
+    assert full.study.kind == quick.study.kind == kind
+    assert quick.study.seeds == 1 and quick.study != full.study
