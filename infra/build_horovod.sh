@@ -18,7 +18,7 @@ trap 'rm -rf "$WORK"' EXIT
 tar -xzf "$WORK/horovod-$VERSION.tar.gz" -C "$WORK"
 SRC="$WORK/horovod-$VERSION"
 sed -i 's/set(CMAKE_CXX_STANDARD 14)/set(CMAKE_CXX_STANDARD 17)/' "$SRC/CMakeLists.txt"
-# The torch extension compiles against torch's headers, which need C++20 from torch 2.10 on (17 sufficed up to 2.9).
+# The torch extension compiles against torch's headers; torch 2.14's stop with "#error C++20 or later ... required".
 sed -i 's/set(CMAKE_CXX_STANDARD 14)/set(CMAKE_CXX_STANDARD 20)/' "$SRC/horovod/torch/CMakeLists.txt"
 sed -i 's/print(True if ((torch.version.cuda is not None) and (CUDA_HOME is not None)) else False)/print(False)/' \
   "$SRC/cmake/Modules/FindPytorch.cmake"

@@ -76,7 +76,7 @@ def distributed_optimizer(model: nn.Module, optimizer: torch.optim.Optimizer, ex
 
 def backward_then_step(model: nn.Module, optimizer: torch.optim.Optimizer, objective: Objective, x, y) -> torch.Tensor:
     """Horovod's optimizer synchronises gradients before running a closure, so it must step without one."""
-    optimizer.zero_grad(set_to_none=True)
+    optimizer.zero_grad()  # Horovod's zero_grad takes no arguments
     loss = objective(model, x, y)
     loss.backward()
     optimizer.step()
