@@ -182,11 +182,13 @@ def _rank0_pod(core: k8s.CoreV1Api, spec: DistributedJobSpec) -> str | None:
 
 
 def _stream_logs(core: k8s.CoreV1Api, spec: DistributedJobSpec, pod: str) -> None:
-    from kubernetes import watch
-
-    for line in watch.Watch().stream(core.read_namespaced_pod_log, name=pod, namespace=spec.namespace,
-                                     container=CONTAINER, follow=True):
-        log.info("[rank 0] %s", line)
+    response = core.read_namespaced_pod_log(pod, spec.namespace, container=CONTAINER, follow=True,
+                                            _preload_content=False)
+    try:
+        for line in response:  # one log line at a time, as the pod writes them
+            log.info("[rank 0] %s", line.decode(errors="replace").rstrip())
+    finally:
+        response.release_conn()
 
 
 def wait_for(batch: k8s.BatchV1Api, core: k8s.CoreV1Api, spec: DistributedJobSpec, poll_s: float = 2.0) -> None:

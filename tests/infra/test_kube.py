@@ -164,18 +164,29 @@ def test_headless_service_golden_fields():
 
 
 class FakeCluster:
-    """Records what the launcher asks of the API and answers with the job's fate."""
+    """Records what the launcher asks of the API; the job runs for one poll, then meets its fate."""
 
     def __init__(self, fate: str):
-        self.fate, self.calls = fate, []
+        self.fate, self.calls, self.polls = fate, [], 0
 
     # BatchV1Api
     def create_namespaced_job(self, namespace, body):
         self.calls.append(("create job", namespace, body.metadata.name))
 
     def read_namespaced_job_status(self, name, namespace):
-        status = {"ok": dict(succeeded=3), "failed": dict(failed=1)}[self.fate]
+        self.polls += 1
+        status = {} if self.polls == 1 else {"ok": dict(succeeded=3), "failed": dict(failed=1)}[self.fate]
         return SimpleNamespace(status=SimpleNamespace(**{"succeeded": None, "failed": None, **status}))
+
+    def list_namespaced_pod(self, namespace, label_selector):
+        assert "batch.kubernetes.io/job-completion-index=0" in label_selector
+        pod = SimpleNamespace(metadata=SimpleNamespace(name="rank0-pod"), status=SimpleNamespace(phase="Running"))
+        return SimpleNamespace(items=[pod])
+
+    def read_namespaced_pod_log(self, name, namespace, container, follow, _preload_content):
+        assert (name, container, follow, _preload_content) == ("rank0-pod", "worker", True, False)
+        self.calls.append(("stream log", namespace, name))
+        return FakeLogStream([b"epoch 1 loss 0.9\n", b"epoch 2 loss 0.5\n"])
 
     def delete_namespaced_job(self, name, namespace, **options):
         self.calls.append(("delete job", namespace, name))
@@ -188,8 +199,17 @@ class FakeCluster:
         self.calls.append(("delete service", namespace, name))
 
 
+class FakeLogStream(list):
+    released = False
+
+    def release_conn(self):
+        self.released = True
+
+
 @pytest.mark.parametrize("fate", ["ok", "failed"])
-def test_launcher_creates_waits_and_always_cleans_up(monkeypatch, fate):
+def test_launcher_creates_waits_and_always_cleans_up(monkeypatch, caplog, fate):
+    caplog.set_level("INFO", logger="spotlab.kube")
+    monkeypatch.setattr(distributed.time, "sleep", lambda s: None)
     cluster = FakeCluster(fate)
     monkeypatch.setattr(distributed, "_apis", lambda: (cluster, cluster))
     kwargs = dict(run_id="r1", store_url="s3://b/p", endpoint_url=None, spec_key="runs/r1/train/spec.json",
@@ -200,8 +220,10 @@ def test_launcher_creates_waits_and_always_cleans_up(monkeypatch, fate):
         with pytest.raises(distributed.DistributedJobError, match="failed"):
             distributed.run_distributed_job(**kwargs)
     name = job_name("r1", "runs/r1/train/spec.json")
-    assert [c[0] for c in cluster.calls] == ["create service", "create job", "delete job", "delete service"]
-    assert {c[2] for c in cluster.calls} == {name}
+    assert [c[0] for c in cluster.calls] == ["create service", "create job", "stream log", "delete job",
+                                             "delete service"]
+    assert {c[2] for c in cluster.calls} == {name, "rank0-pod"}
+    assert "[rank 0] epoch 2 loss 0.5" in caplog.messages
 
 
 def test_launcher_refuses_bad_arguments(monkeypatch):
