@@ -176,8 +176,6 @@ def _splits(x_train, y_train, x_test, y_test) -> Splits:
     return Splits(x_train, y_train, x_train[:0], y_train[:0], x_test, y_test)
 
 
-
-
 def friedman_pair(samples: int, shots: int, perturbation: float, noise: float, seed: int):
     """Source: make_friedman1 (y = 10 sin(π x0 x1) + 20 (x2 − ½)² + 10 x3 + 5 x4 + ε). Target: the same form with
     each coefficient scaled by 1 + perturbation·u, u ~ U(−1, 1); ``shots`` training examples. Half of each set is
@@ -204,8 +202,7 @@ def digits_pair(shots: int, seed: int):
     rng = np.random.default_rng(seed)
     few = np.concatenate([rng.choice(np.flatnonzero(target.y_train == c), shots, replace=False) for c in range(5)])
     target = _splits(target.x_train[few], target.y_train[few], target.x_test, target.y_test)
-    return PruneData(_splits(source.x_train, source.y_train, source.x_test, source.y_test), info, 0.0), \
-        PruneData(target, info, 0.0)
+    return PruneData(source, info, 0.0), PruneData(target, info, 0.0)
 
 
 def _error(data: PruneData, model: torch.nn.Module) -> float:
