@@ -70,6 +70,9 @@ def spectra_rows(results: list[LevelResult], **labels: Any) -> list[dict[str, An
 def plot_levels(runs: dict[str, list[LevelResult]], metric: str) -> plt.Figure:
     """Per run: Δr of each layer (left axis) and ``metric`` (right axis) against sparsity."""
     fig, axes = plt.subplots(1, len(runs), figsize=(4.6 * len(runs), 3.6), squeeze=False)
+    values = [r.metrics[metric] for results in runs.values() for r in results]
+    pad = 0.05 * (max(values) - min(values)) or 0.01
+    limits = (min(values) - pad, max(values) + pad)  # one scale for every panel, so runs compare at a glance
     for ax, (label, results) in zip(axes[0], runs.items()):
         layers = list(dict.fromkeys(s.layer for r in results for s in r.spectra))
         for layer in layers:
@@ -81,7 +84,7 @@ def plot_levels(runs: dict[str, list[LevelResult]], metric: str) -> plt.Figure:
         ax.set(xlabel="sparsity", ylabel="Δr", title=label)
         twin = ax.twinx()
         twin.plot([r.sparsity for r in results], [r.metrics[metric] for r in results], "k--", label=metric)
-        twin.set_ylabel(metric)
+        twin.set(ylabel=f"{metric} (dashed)", ylim=limits)
         ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     plt.close(fig)
