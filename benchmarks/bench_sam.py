@@ -2,7 +2,8 @@
 
 Step cost: ``tasks.train.loop.train_step`` (what training runs) on a fixed batch, for SGD and every SAM-family
 optimizer with the same SGD base; the median step time of ``--steps`` steps, then the median over ``--repeat`` runs,
-reported with its ratio to SGD measured in the same run. Models: the digits MLP (64 → 128 → 64 → 10, batch 64)
+reported with its ratio to SGD measured in the same run. Times are CPU seconds of this (single-threaded) process,
+which a busy shared machine distorts far less than wall-clock time; the Hessian also reports wall-clock. Models: the digits MLP (64 → 128 → 64 → 10, batch 64)
 and cnn-small on 3×32×32 (batch 64).
 
 Hessian: models/resnet.py's ResNet-18 (10 classes) at initialisation, a random CIFAR-sized batch (3×32×32), power
@@ -51,9 +52,9 @@ def step_seconds(model_config, shape, batch: int, optimizer_config, steps: int) 
     train_step(model, optimizer, objective, x, y)  # warm-up
     times = []
     for _ in range(steps):
-        started = time.perf_counter()
+        started = time.process_time()
         train_step(model, optimizer, objective, x, y)
-        times.append(time.perf_counter() - started)
+        times.append(time.process_time() - started)
     return statistics.median(times)
 
 
@@ -66,26 +67,30 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    print("| model | optimizer | step (ms) | × SGD |\n|---|---|---|---|")
+    print("| model | optimizer | step (CPU ms) | × SGD |\n|---|---|---|---|")
     for name, config, shape in (("mlp 128-64, batch 64", MLPConfig(), (1, 8, 8)),
                                 ("cnn-small, 3×32×32, batch 64", CNNSmallConfig(), (3, 32, 32))):
-        medians = {kind: statistics.median(step_seconds(config, shape, 64, opt, args.steps)
-                                           for _ in range(args.repeat))
-                   for kind, opt in OPTIMIZERS.items()}
+        runs = {kind: [] for kind in OPTIMIZERS}
+        for _ in range(args.repeat):  # interleaved, so that a change of machine load hits every optimizer alike
+            for kind, opt in OPTIMIZERS.items():
+                runs[kind].append(step_seconds(config, shape, 64, opt, args.steps))
+        medians = {kind: statistics.median(times) for kind, times in runs.items()}
         for kind, seconds in medians.items():
             print(f"| {name} | {kind} | {seconds * 1e3:.2f} | {seconds / medians['sgd']:.2f} |")
 
     torch.manual_seed(0)
     model = build_model(ResNet18Config(), (3, 32, 32), 10)
     x, y = torch.rand(args.hessian_batch, 3, 32, 32), torch.randint(0, 10, (args.hessian_batch,))
-    times, eigen = [], None
+    wall, cpu, eigen = [], [], None
     for _ in range(args.repeat):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         eigen = top_eigenvalue(model, F.cross_entropy, [(x, y)], iterations=20, tol=args.tol)
-        times.append(time.perf_counter() - started)
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
     print(f"\nResNet-18 top Hessian eigenvalue, batch {args.hessian_batch}: {eigen.value:.4g} after "
-          f"{eigen.iterations} iterations, median {statistics.median(times):.1f} s "
-          f"({statistics.median(times) / eigen.iterations:.2f} s per Hessian-vector product)")
+          f"{eigen.iterations} iterations (tol {args.tol:g}), median wall {statistics.median(wall):.1f} s, "
+          f"CPU {statistics.median(cpu):.1f} s ({statistics.median(cpu) / eigen.iterations:.2f} CPU s per "
+          "Hessian-vector product)")
 
 
 if __name__ == "__main__":
