@@ -28,7 +28,8 @@ class AttackResult:
     success: torch.Tensor  # (B,) bool
     iterations: torch.Tensor  # (B,) iterations spent, over all targets and restarts
     target: torch.Tensor  # (B,) the target reached or last tried; −1 for untargeted attacks
-    seconds: float
+    seconds: float  # wall time
+    cpu_seconds: float  # this process's CPU time: the cost on a shared CPU, where wall time also counts waiting
 
 
 class Batch:
@@ -137,7 +138,7 @@ class AttackSettings(BaseModel, frozen=True, extra="forbid"):
         generator = torch.Generator(device=device).manual_seed(seed)
         was_training = model.training
         model.eval()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         parts = []
         for start in range(0, len(x), self.batch_size):
             xb, yb = x[start : start + self.batch_size], y[start : start + self.batch_size]
@@ -149,8 +150,9 @@ class AttackSettings(BaseModel, frozen=True, extra="forbid"):
                 choices = self.choose_targets(model, xb, yb, num_classes, generator)
             parts.append(self._run_batch(model, xb, yb, choices, bounds, generator))
         model.train(was_training)
-        seconds = time.perf_counter() - started
-        return AttackResult(*(torch.cat([p[i] for p in parts]).cpu() for i in range(4)), seconds=seconds)
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+        return AttackResult(*(torch.cat([p[i] for p in parts]).cpu() for i in range(4)), seconds=seconds,
+                            cpu_seconds=cpu_seconds)
 
     def _run_batch(self, model, x, y, choices, bounds, generator):
         x_adv, success = x.clone(), torch.zeros(len(x), dtype=torch.bool, device=x.device)

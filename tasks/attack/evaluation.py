@@ -37,6 +37,7 @@ def summarise(attack: AttackSettings, result: AttackResult, x: torch.Tensor, y: 
         "mean_l2": float(norms(delta, "l2").mean()),
         "mean_iterations": float(result.iterations.float().mean()),
         "seconds": round(result.seconds, 4),
+        "cpu_seconds": round(result.cpu_seconds, 4),
     }
 
 
