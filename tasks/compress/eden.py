@@ -25,13 +25,16 @@ import torch
 from pydantic import BaseModel, Field, model_validator
 
 from tasks.compress.base import Compressor, Payload, derive_seed, generator
-from tasks.compress.bitpack import pack, unpack
+from tasks.compress.bitpack import pack, packed_bytes, unpack
 from tasks.compress.hadamard import fwht
 from tasks.compress.lloyd_max import lloyd_max
 
 # Independent random streams derived from one payload seed.
 ROTATION, SUBSAMPLE, MIX, LOSS = 1, 2, 3, 4
 MIN_CHUNK = 256  # shortest chunk of split="chunk"; padding the remainder costs under MIN_CHUNK·b bits
+# Elementwise stages (sign flips, quantisation, packing) run on pieces of at most SLICE coordinates: their
+# temporaries stay cache-sized and are reused by the allocator instead of page-faulting in fresh (on this VM, costly).
+SLICE = 2**20
 
 
 @dataclass(frozen=True)
@@ -95,19 +98,28 @@ def chunk_sizes(n: int, split: str) -> list[int]:
     return digits + ([1 << (remainder - 1).bit_length()] if remainder else [])
 
 
-def sign_masks(n: int, seed: int, device: torch.device) -> torch.Tensor:
-    """int32 masks with only the sign bit set at a seeded Rademacher half of n positions: x ^ mask flips signs.
+def flip_signs(x: torch.Tensor, seed: int) -> torch.Tensor:
+    """diag(s)·x for the seeded Rademacher s, as a new tensor: an XOR of the float sign bit.
 
-    One random 32-bit word feeds 32 coordinates (bit j of word i → coordinate j·W + i), so drawing is n/32 values.
+    One random 32-bit word feeds 32 coordinates (bit j of word i → coordinate j·W + i, W = ⌈n/32⌉), so drawing is
+    n/32 values, and the masks are expanded a few rows of W at a time (at most ``SLICE`` elements).
     """
-    words = -(-n // 32)
-    bits = torch.randint(-(2**31), 2**31, (words,), dtype=torch.int32, generator=generator(derive_seed(seed, ROTATION)))
-    shifts = torch.arange(31, -1, -1, dtype=torch.int32).unsqueeze(1)
-    return ((bits.to(device).unsqueeze(0) << shifts.to(device)) & -(2**31)).view(-1)[:n]
-
-
-def flip_signs(x: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    return (x.view(torch.int32) ^ masks).view(torch.float32)
+    n = x.numel()
+    if n == 0:
+        return torch.empty_like(x)
+    width = -(-n // 32)
+    words = torch.randint(-(2**31), 2**31, (width,), dtype=torch.int32, generator=generator(derive_seed(seed, ROTATION)))
+    words = words.to(x.device).unsqueeze(0)
+    out = torch.empty_like(x)
+    source, target = x.view(torch.int32), out.view(torch.int32)
+    rows = max(1, SLICE // width)
+    for first in range(0, -(-n // width), rows):
+        last = min(first + rows, 32)
+        lo, hi = first * width, min(last * width, n)
+        shifts = torch.arange(31 - first, 31 - last, -1, dtype=torch.int32, device=x.device).unsqueeze(1)
+        masks = ((words << shifts) & -(2**31)).view(-1)[: hi - lo]
+        torch.bitwise_xor(source[lo:hi], masks, out=target[lo:hi])
+    return out
 
 
 def seeded_mask(n: int, probability: float, seed: int, key: int, device: torch.device) -> torch.Tensor:
@@ -125,9 +137,9 @@ def _streams(bits: float, n: int, seed: int, device: torch.device) -> list[tuple
 
 
 def _joined(parts: list[torch.Tensor]) -> torch.Tensor:
-    """The chunks' pieces as one tensor (no copy for the common single chunk)."""
+    """Pieces as one tensor (no copy for a single piece; an empty byte stream for none)."""
     if not parts:
-        return torch.zeros(0, dtype=torch.int32)
+        return torch.zeros(0, dtype=torch.uint8)
     return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
@@ -149,9 +161,9 @@ class Eden(Compressor):
         total = sum(sizes)
         if total > x.numel():
             x = torch.nn.functional.pad(x, (0, total - x.numel()))
-        x = flip_signs(x.contiguous(), sign_masks(total, seed, x.device))
+        x = flip_signs(x.contiguous(), seed)
         streams = _streams(max(self.bits, 1.0), total, seed, x.device)
-        indices: list[list[torch.Tensor]] = [[] for _ in streams]
+        packed: list[list[torch.Tensor]] = [[] for _ in streams]
         scales = torch.zeros(len(sizes))
         start = 0
         for c, size in enumerate(sizes):
@@ -159,14 +171,17 @@ class Eden(Compressor):
             norm = float(torch.linalg.vector_norm(chunk))
             h = fwht(chunk, overwrite_x=True)  # x is this call's own sign-flipped copy
             dot = 0.0
-            for (tab, where), out in zip(streams, indices):
-                idx, part_dot = tab.quantize(h if where is None else h[where[start : start + size]], norm)
-                dot += part_dot
-                out.append(idx)
+            for lo in range(0, size, SLICE):
+                piece = h[lo : lo + SLICE]
+                for (tab, where), out in zip(streams, packed):
+                    selected = piece if where is None else piece[where[start + lo : start + lo + piece.numel()]]
+                    idx, part_dot = tab.quantize(selected, norm)
+                    dot += part_dot
+                    out.append(pack(idx, tab.bits))
             scales[c] = norm * norm / dot if dot > 0 else 0.0
             start += size
-        packed = [pack(_joined(idx), tab.bits) for (tab, _), idx in zip(streams, indices)]
-        return Payload(tensors=[*packed, scales.to(x.device)], numel=n, meta={"seed": seed, "bits": self.bits})
+        tensors = [_joined(p) for p in packed]
+        return Payload(tensors=[*tensors, scales.to(x.device)], numel=n, meta={"seed": seed, "bits": self.bits})
 
     def decompress(self, payload: Payload) -> torch.Tensor:
         seed, bits, n = payload.meta["seed"], payload.meta["bits"], payload.numel
@@ -177,31 +192,33 @@ class Eden(Compressor):
         sizes = chunk_sizes(kept, self.split)
         total = sum(sizes)
         streams = _streams(max(bits, 1.0), total, seed, device)
-        indices = [unpack(p, total if where is None else int(where.sum()), tab.bits)
-                   for p, (tab, where) in zip(packed, streams)]
         received = (~seeded_mask(total, self.packet_loss, seed, LOSS, device)) if self.packet_loss > 0 else None
         rescale = 1.0 / (1.0 - self.packet_loss)
         if total == 0:
             return torch.zeros(n, dtype=torch.float32, device=device)
-        pieces = []
-        offsets = [0] * len(streams)
+        rotated = []
+        offsets = [0] * len(streams)  # bytes of each packed stream consumed so far
         start = 0
         for c, size in enumerate(sizes):
             scale = float(scales[c]) * rescale
-            chunk = torch.empty(size, dtype=torch.float32, device=device)
-            for s, ((tab, where), idx) in enumerate(zip(streams, indices)):
-                count = size if where is None else int(where[start : start + size].sum())
-                values = (tab.levels * scale).index_select(0, idx[offsets[s] : offsets[s] + count])
-                if where is None:
-                    chunk = values
-                else:
-                    chunk[where[start : start + size]] = values
-                offsets[s] += count
-            if received is not None:
-                chunk = chunk * received[start : start + size]
-            pieces.append(fwht(chunk, overwrite_x=True))
+            values = torch.empty(size, dtype=torch.float32, device=device)
+            for lo in range(0, size, SLICE):
+                span = slice(start + lo, start + min(lo + SLICE, size))
+                piece = values[lo : lo + SLICE]
+                for s, (tab, where) in enumerate(streams):
+                    count = piece.numel() if where is None else int(where[span].sum())
+                    nbytes = packed_bytes(count, tab.bits)
+                    idx = unpack(packed[s][offsets[s] : offsets[s] + nbytes], count, tab.bits)
+                    offsets[s] += nbytes
+                    if where is None:
+                        torch.index_select(tab.levels * scale, 0, idx, out=piece)
+                    else:
+                        piece[where[span]] = (tab.levels * scale).index_select(0, idx)
+                if received is not None:
+                    piece.mul_(received[span])
+            rotated.append(fwht(values, overwrite_x=True))
             start += size
-        out = flip_signs(_joined(pieces), sign_masks(total, seed, device))[:kept]
+        out = flip_signs(_joined(rotated), seed)[:kept]
         if keep is None:
             return out
         full = torch.zeros(n, dtype=torch.float32, device=device)

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from pydantic import BaseModel, Field
 
 from tasks.compress.base import Compressor, derive_seed, generator
-from tasks.compress.eden import ROTATION, EdenConfig, flip_signs, sign_masks
+from tasks.compress.eden import ROTATION, EdenConfig, flip_signs
 from tasks.compress.hadamard import fwht
 from tasks.compress.lloyd_max import unbiased_vnmse
 from tasks.study.report import Claim, StudyReport
@@ -38,12 +38,11 @@ def hadamard_stochastic_1bit(x: torch.Tensor, seed: int) -> torch.Tensor:
     probability that keeps it unbiased, rotate back. Returns the estimate of x."""
     n = x.numel()
     d = 1 << (n - 1).bit_length()
-    masks = sign_masks(d, seed, x.device)
-    y = fwht(flip_signs(torch.nn.functional.pad(x.float(), (0, d - n)).contiguous(), masks)) / math.sqrt(d)
+    y = fwht(flip_signs(torch.nn.functional.pad(x.float(), (0, d - n)).contiguous(), seed)) / math.sqrt(d)
     low, high = y.min(), y.max()
     up = torch.rand(d, generator=generator(derive_seed(seed, ROTATION + 100))) < (y - low) / (high - low)
     q = torch.where(up, high, low)
-    return flip_signs((fwht(q) / math.sqrt(d)).contiguous(), masks)[:n]
+    return flip_signs((fwht(q) / math.sqrt(d)).contiguous(), seed)[:n]
 
 
 def vnmse(estimate: torch.Tensor, x: torch.Tensor) -> float:
