@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import pytest
@@ -197,3 +198,28 @@ def test_bad_settings_are_rejected():
         MSAMConfig(m=0)
     with pytest.raises(ValidationError):
         TrainConfig.model_validate({"optimizer": {"kind": "sam", "base": {"kind": "sam"}}})
+
+
+def test_under_ddp_only_the_first_backward_skips_the_gradient_sync():
+    class SyncRecorder(nn.Module):
+        """Stands in for DistributedDataParallel: records whether each forward runs inside ``no_sync``."""
+
+        def __init__(self, module):
+            super().__init__()
+            self.module, self.syncing, self.calls = module, True, []
+
+        @contextlib.contextmanager
+        def no_sync(self):
+            self.syncing = False
+            try:
+                yield
+            finally:
+                self.syncing = True
+
+        def forward(self, x):
+            self.calls.append(self.syncing)
+            return self.module(x)
+
+    model = SyncRecorder(tiny_model())
+    train_step(model, SAMConfig(base=SGD).build(model.parameters()), objective, *batches(1)[0])
+    assert model.calls == [False, True]
