@@ -47,7 +47,20 @@ def register_powersgd(ddp: DistributedDataParallel, rank: int, seed: int) -> Non
         min_compression_rate=POWERSGD_MIN_COMPRESSION_RATE,
         random_seed=seed,
     )
-    ddp.register_comm_hook(state, powersgd.powerSGD_hook)
+    ddp.register_comm_hook(state, _one_bucket_at_a_time(powersgd.powerSGD_hook))
+
+
+def _one_bucket_at_a_time(hook):
+    """Finish each bucket's collectives before the next bucket's start. PowerSGD chains its allreduces in future
+    callbacks; with several buckets on gloo those chains interleave differently on different ranks, and the
+    mismatched collectives abort ("Received data size doesn't match expected size")."""
+
+    def run(state, bucket: dist.GradBucket) -> torch.futures.Future[torch.Tensor]:
+        future: torch.futures.Future[torch.Tensor] = torch.futures.Future()
+        future.set_result(hook(state, bucket).wait())
+        return future
+
+    return run
 
 
 def powersgd_wire_bytes(model: nn.Module, rank: int) -> int:

@@ -31,7 +31,8 @@ def run_workers(fn: Callable[..., Any], workers: int, *args: Any) -> list[Any]:
     imported torch once (starting a fresh interpreter per worker costs seconds each); forking the caller itself
     would copy whatever threads it holds (Prefect's, torch's pools) into a half-dead state.
     """
-    mp.set_forkserver_preload(["torch", "tasks.distributed.training"])
+    # torch._dynamo is what DistributedDataParallel imports on first use (~900 modules, seconds per worker).
+    mp.set_forkserver_preload(["torch", "torch._dynamo", "tasks.distributed.training"])
     with tempfile.TemporaryDirectory(prefix="spotlab-workers-") as folder:
         mp.start_processes(_worker, args=(fn, workers, folder, args), nprocs=workers, start_method="forkserver")
         return [torch.load(Path(folder) / f"result-{r}.pt", weights_only=False) for r in range(workers)]
