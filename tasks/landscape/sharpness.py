@@ -11,6 +11,7 @@ Both evaluate the model in eval mode and leave its weights as they found them.
 from __future__ import annotations
 
 import contextlib
+import statistics
 from typing import Callable, Iterator, Sequence
 
 import torch
@@ -82,11 +83,12 @@ def local_energy(
     with evaluating(model) as start, torch.no_grad():
         base = metrics(model(x), y)
         for sigma in sigmas:
-            sums = dict.fromkeys(base, 0.0)
+            draws = {name: [] for name in base}
             for _ in range(samples):
                 for p, w in zip(params, start):
                     p.copy_(w * (1 + sigma * torch.randn(w.shape, generator=generator).to(w)))
                 for name, value in metrics(model(x), y).items():
-                    sums[name] += value / samples
-            rows.append({"sigma": float(sigma), **{f"delta_{k}": sums[k] - base[k] for k in base}})
+                    draws[name].append(value)
+            # fmean sums exactly, so draws that all equal the base give exactly 0
+            rows.append({"sigma": float(sigma), **{f"delta_{k}": statistics.fmean(draws[k]) - base[k] for k in base}})
     return rows
