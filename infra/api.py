@@ -254,10 +254,15 @@ def create_app(
         log.warning("storage error on %s: %s", request.url.path, exc)
         return JSONResponse({"detail": "artifact store unavailable"}, status_code=503)
 
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception):
-        log.exception("unhandled error on %s", request.url.path)
-        return JSONResponse({"detail": "internal error"}, status_code=500)
+    @app.middleware("http")
+    async def internal_error(request: Request, call_next):
+        # Handled here rather than by an exception handler, which re-raises to the server: the client gets a
+        # plain 500 and keeps its connection; the trace goes to the log only.
+        try:
+            return await call_next(request)
+        except Exception:
+            log.exception("unhandled error on %s", request.url.path)
+            return JSONResponse({"detail": "internal error"}, status_code=500)
 
     def open_run(run_id: str) -> Run | None:
         try:
