@@ -95,6 +95,9 @@ class Submission:
 
 def _run_pipeline(config_json: str, run_id: str) -> None:
     """Entry point of a local run's process."""
+    # Without a Prefect server the run starts a temporary one; on a busy machine it needs longer than the 20 s
+    # Prefect allows by default.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from flows.pipeline import pipeline
 
     pipeline(PipelineConfig.model_validate_json(config_json), run_id=run_id)
