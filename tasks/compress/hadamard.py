@@ -1,10 +1,11 @@
-"""The fast Walsh–Hadamard transform and the randomized Hadamard rotation built on it.
+"""The fast Walsh–Hadamard transform (EDEN's rotation is diag(signs) followed by it, see eden.py).
 
 ``fwht`` computes ``x @ H_D`` (unnormalised, ``H_D @ H_D = D·I``) along the last dimension with no Python loop over
 elements: ``H_D`` is the Kronecker power of a small Hadamard block ``H_B``, so each pass views the vector as
 ``(before, B, after)`` and multiplies the middle axis by ``H_B`` (one GEMM of the BLAS or cuBLAS). log2(D) levels
 take ⌈log2(D)/log2(B)⌉ passes. On the CPU a long vector is first transformed chunk by chunk so the inner levels run
-in cache; the remaining levels then cross chunks. The passes ping-pong between two buffers allocated once per call.
+in cache; the remaining levels then cross chunks. The passes ping-pong between two buffers (the input itself is one
+of them with ``overwrite_x``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import functools
 import torch
 from scipy.linalg import hadamard
 
-BLOCK_BITS = 4  # H_16: the fastest block per level on one AVX-512 core (2^20 floats: 2.8 ms; H_8 7.5 ms, H_32 5.5 ms)
+BLOCK_BITS = 4  # H_16 passes: 2^20 floats in 2.8 ms on one AVX-512 core (H_32: 5.5 ms, H_4: 11 ms)
 CACHE_BITS = 20  # CPU slices of 2^20 floats (4 MiB) stay in L3 while their inner levels run
 
 
