@@ -16,7 +16,7 @@ from scipy.stats import binomtest
 
 from models.cnn import CNNSmallConfig
 from models.mlp import MLPConfig
-from models.registry import ModelConfig, build_model
+from models.registry import ModelConfig
 from tasks.attack.apgd import APGDConfig
 from tasks.attack.cgd import CGDConfig
 from tasks.attack.metrics import random_perturbation_metrics
@@ -26,23 +26,10 @@ from tasks.attack.plots import plot_success_vs_eps
 from tasks.attack.targets import random_targets
 from tasks.study.report import Claim, StudyReport
 from tasks.train.config import TrainConfig
-from tasks.train.loop import fit, predict
+from tasks.train.loop import predict
+from tasks.train.recipes import train_model
 from tasks.train.objectives import ERMConfig
 from tasks.train.optimizers import AdamConfig
-from tasks.train.schedules import build_scheduler
-
-
-def train_model(cfg: TrainConfig, splits, info, seed: int) -> torch.nn.Module:
-    """``cfg`` trained from scratch under ``seed``, in eval mode."""
-    torch.manual_seed(seed)
-    model = build_model(cfg.model, info.input_shape, info.num_outputs, info.mean, info.std)
-    optimizer = cfg.optimizer.build(model.parameters())
-    scheduler = build_scheduler(cfg.schedule, optimizer, cfg.epochs)
-    fit(model, optimizer, scheduler, cfg.objective.build(info.task, info.bounds),
-        (torch.as_tensor(splits.x_train), torch.as_tensor(splits.y_train)),
-        (torch.as_tensor(splits.x_val), torch.as_tensor(splits.y_val)),
-        task=info.task, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=seed)
-    return model.eval()
 
 
 def mcnemar_p(first: torch.Tensor, second: torch.Tensor) -> float:

@@ -16,42 +16,19 @@ from pydantic import BaseModel, Field  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 from torch import nn  # noqa: E402
 
-from models.registry import build_model  # noqa: E402
 from tasks.landscape import diagonal, toroids  # noqa: E402
 from tasks.landscape.analyses import HessianConfig, loss_and_error  # noqa: E402
 from tasks.landscape.sharpness import local_energy  # noqa: E402
 from tasks.study.report import Claim, StudyReport  # noqa: E402
 from tasks.train.config import TrainConfig  # noqa: E402
-from tasks.train.loop import evaluate_split, fit  # noqa: E402
+from tasks.train.recipes import test_accuracy, train_model  # noqa: E402
 from tasks.train.objectives import task_loss  # noqa: E402
 from tasks.train.optimizers import OptimizerConfig, SGDConfig  # noqa: E402
 from tasks.train.sam import ASAMConfig, FisherSAMConfig, SAMConfig  # noqa: E402
-from tasks.train.schedules import build_scheduler  # noqa: E402
-
-
-def train_model(cfg: TrainConfig, splits, info, seed: int) -> nn.Module:
-    """``cfg`` trained from scratch under ``seed`` on the train split (validation split as given)."""
-    torch.manual_seed(seed)
-    model = build_model(cfg.model, info.input_shape, info.num_outputs, info.mean, info.std)
-    optimizer = cfg.optimizer.build(model.parameters())
-    fit(
-        model,
-        optimizer,
-        build_scheduler(cfg.schedule, optimizer, cfg.epochs),
-        cfg.objective.build(info.task, info.bounds),
-        (torch.as_tensor(splits.x_train), torch.as_tensor(splits.y_train)),
-        (torch.as_tensor(splits.x_val), torch.as_tensor(splits.y_val)),
-        task=info.task,
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        seed=seed,
-    )
-    return model
 
 
 def test_error(model: nn.Module, splits, info) -> float:
-    _, accuracy = evaluate_split(model, torch.as_tensor(splits.x_test), torch.as_tensor(splits.y_test), info.task)
-    return 1.0 - accuracy
+    return 1.0 - test_accuracy(model, splits, info)
 
 
 def with_label_noise(splits, num_classes: int, fraction: float, seed: int):

@@ -9,35 +9,11 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import numpy as np
-import torch
 from pydantic import BaseModel, Field
 
-from models.registry import build_model
 from tasks.study.report import Claim, StudyReport
 from tasks.train.config import TrainConfig
-from tasks.train.loop import evaluate_split, fit
-from tasks.train.schedules import build_scheduler
-
-
-def train_and_score(cfg: TrainConfig, splits, info, seed: int) -> float:
-    """Test accuracy of ``cfg`` trained from scratch under ``seed`` (one shared helper for studies)."""
-    torch.manual_seed(seed)
-    model = build_model(cfg.model, info.input_shape, info.num_outputs, info.mean, info.std)
-    optimizer = cfg.optimizer.build(model.parameters())
-    fit(
-        model,
-        optimizer,
-        build_scheduler(cfg.schedule, optimizer, cfg.epochs),
-        cfg.objective.build(info.task, info.bounds),
-        (torch.as_tensor(splits.x_train), torch.as_tensor(splits.y_train)),
-        (torch.as_tensor(splits.x_val), torch.as_tensor(splits.y_val)),
-        task=info.task,
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        seed=seed,
-    )
-    _, accuracy = evaluate_split(model, torch.as_tensor(splits.x_test), torch.as_tensor(splits.y_test), info.task)
-    return accuracy
+from tasks.train.recipes import test_accuracy, train_model
 
 
 class SeedSweepConfig(BaseModel, frozen=True, extra="forbid"):
@@ -50,7 +26,8 @@ class SeedSweepConfig(BaseModel, frozen=True, extra="forbid"):
 
     def run(self, data, seed: int) -> StudyReport:
         splits, info = data
-        scores = [train_and_score(self.train, splits, info, seed + i) for i in range(self.seeds)]
+        scores = [test_accuracy(train_model(self.train, splits, info, seed + i), splits, info)
+                  for i in range(self.seeds)]
         mean, std = float(np.mean(scores)), float(np.std(scores, ddof=1))
         table = [{"seed": seed + i, "test_accuracy": s} for i, s in enumerate(scores)]
         table.append({"seed": "mean ± std", "test_accuracy": f"{mean:.4f} ± {std:.4f}"})

@@ -1,0 +1,36 @@
+"""Training recipes shared by the studies: a config trained from scratch on prepared splits, and its score."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.registry import build_model
+from tasks.train.config import TrainConfig
+from tasks.train.loop import evaluate_split, fit
+from tasks.train.schedules import build_scheduler
+
+
+def train_model(cfg: TrainConfig, splits, info, seed: int) -> nn.Module:
+    """``cfg`` trained from scratch under ``seed`` on the train split (validation split as given), in eval mode."""
+    torch.manual_seed(seed)
+    model = build_model(cfg.model, info.input_shape, info.num_outputs, info.mean, info.std)
+    optimizer = cfg.optimizer.build(model.parameters())
+    fit(
+        model,
+        optimizer,
+        build_scheduler(cfg.schedule, optimizer, cfg.epochs),
+        cfg.objective.build(info.task, info.bounds),
+        (torch.as_tensor(splits.x_train), torch.as_tensor(splits.y_train)),
+        (torch.as_tensor(splits.x_val), torch.as_tensor(splits.y_val)),
+        task=info.task,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        seed=seed,
+    )
+    return model.eval()
+
+
+def test_accuracy(model: nn.Module, splits, info) -> float:
+    _, accuracy = evaluate_split(model, torch.as_tensor(splits.x_test), torch.as_tensor(splits.y_test), info.task)
+    return accuracy
