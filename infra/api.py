@@ -13,6 +13,8 @@ import hmac
 import logging
 import multiprocessing
 import os
+import signal
+import sys
 import threading
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -98,6 +100,8 @@ def _run_pipeline(config_json: str, run_id: str) -> None:
     # Without a Prefect server the run starts a temporary one; on a busy machine it needs longer than the 20 s
     # Prefect allows by default.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # Cancel sends SIGTERM: unwind normally, so the run is marked failed and the temporary server is stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     from flows.pipeline import pipeline
 
     pipeline(PipelineConfig.model_validate_json(config_json), run_id=run_id)

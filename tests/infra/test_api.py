@@ -124,12 +124,19 @@ def test_submitted_run_completes_and_its_artifacts_download_over_rest_and_cli(cl
     assert client.get(f"/runs/{run_id}/artifacts/train/model.pt?redirect=1", headers=AUTH).status_code == 400
 
 
-def test_a_run_can_be_cancelled(client):
-    config = TINY | {"name": "api-long", "train": TINY["train"] | {"epochs": 500}}
+def test_a_running_run_can_be_cancelled(client, store_dir):
+    config = TINY | {"name": "api-long", "train": TINY["train"] | {"epochs": 5000}}
     run_id = client.post("/runs", json={"flow": "pipeline", "config": config}, headers=AUTH).json()["id"]
+    wait_for(client, run_id, states=("running",))
     cancelled = client.post(f"/runs/{run_id}/cancel", headers=AUTH)
     assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
     assert client.get(f"/runs/{run_id}", headers=AUTH).json()["state"] == "cancelled"
+    # The run's process unwound on SIGTERM and recorded the interruption in its manifest.
+    deadline = time.monotonic() + 60
+    while Run.open(open_store(str(store_dir)), run_id).manifest.status != "failed":
+        assert time.monotonic() < deadline, "the cancelled run never recorded its end"
+        time.sleep(0.5)
+    assert client.post(f"/runs/{run_id}/cancel", headers=AUTH).json()["state"] == "cancelled"  # idempotent
 
 
 def test_presigned_redirect_and_streaming_from_s3(s3_bucket, s3_server, live_server):
