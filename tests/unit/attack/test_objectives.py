@@ -34,7 +34,7 @@ def test_objective_is_differentiable_and_leaves_parameter_gradients_untouched(ml
 def test_adversarial_losses_are_at_least_the_clean_loss(mlp, test_batch):
     x, y = test_batch
     torch.manual_seed(0)
-    clean = float(F.cross_entropy(mlp(x), y))
+    clean = float(F.cross_entropy(mlp(x), y).detach())
     assert float(build("pgd-at", eps=0.1)(mlp, x, y)) > clean
     assert float(build("trades", eps=0.1, beta=1.0)(mlp, x, y)) >= clean
 
@@ -43,7 +43,7 @@ def test_prl_loss_bounds_the_mean_loss_from_above(mlp, test_batch):
     # For any threshold α, α + E(ℓ − α)+/β ≥ CVaR_β(ℓ) ≥ E ℓ; with a tiny ball E ℓ is the clean loss.
     x, y = test_batch
     torch.manual_seed(0)
-    clean = float(F.cross_entropy(mlp(x), y))
+    clean = float(F.cross_entropy(mlp(x), y).detach())
     for beta in (0.1, 0.5, 1.0):
         assert float(build("prl", eps=1e-6, beta=beta, samples=4)(mlp, x, y)) >= clean - 1e-5
 
