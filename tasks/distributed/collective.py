@@ -70,12 +70,12 @@ class CompressedMean:
     def __call__(self, tensors: list[torch.Tensor], step: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         codec, world = self.compressor, self.collective.world
         payloads = [codec.compress(t.reshape(-1), step_seed(self.seed, step, i)) for i, t in enumerate(tensors)]
-        own = [codec.decompress(p).view_as(t).clone() for p, t in zip(payloads, tensors)]
+        own = [_owned(codec.decompress(p).view_as(t), t) for p, t in zip(payloads, tensors)]
         self.bytes_sent += sum(p.wire_bytes() for p in payloads)
         if codec.allreduce_compatible:
             summed = [Payload([w.clone() for w in p.tensors], p.numel, dict(p.meta)) for p in payloads]
             self.collective.sum_([w for p in summed for w in p.tensors])
-            mean = [codec.decompress(p).view_as(t) / world for p, t in zip(summed, tensors)]
+            mean = [codec.decompress(p).view_as(t).div_(world) for p, t in zip(summed, tensors)]
         else:
             everyone = self.collective.gather(payloads)
             mean = [
@@ -83,3 +83,9 @@ class CompressedMean:
                 for i, t in enumerate(tensors)
             ]
         return own, mean
+
+
+def _owned(decoded: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+    """``decoded``, copied only when it shares memory with ``source`` (lossless codecs may return their input)."""
+    shares = decoded.untyped_storage().data_ptr() == source.untyped_storage().data_ptr()
+    return decoded.clone() if shares else decoded

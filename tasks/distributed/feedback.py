@@ -49,13 +49,13 @@ class ErrorFeedback(torch.optim.Optimizer):
                 grad = p.grad if p.grad is not None else torch.zeros_like(p)
                 grad = grad.add(p, alpha=group["weight_decay"])
                 momentum = state["momentum_buffer"].mul_(group["momentum"]).add_(grad)
-                deltas.append(state["error"] + group["lr"] * momentum)
+                deltas.append(torch.add(state["error"], momentum, alpha=group["lr"]))
         step = self.param_groups[0]["step"]
         own, mean = self.exchange(deltas, step)
         for p, delta, compressed, average in zip(self._params(), deltas, own, mean):
             state = self.state[p]
             state["x"].sub_(average)
-            state["error"].copy_(delta - compressed)
+            torch.sub(delta, compressed, out=state["error"])
         self._move_to_gradient_points()
         for group in self.param_groups:
             group["step"] = step + 1
@@ -65,7 +65,9 @@ class ErrorFeedback(torch.optim.Optimizer):
         """w_k = x − c·e_k for every parameter (w_k = x for EF)."""
         for p in self._params():
             state = self.state[p]
-            p.copy_(state["x"] - self.c * state["error"] if self.c else state["x"])
+            p.copy_(state["x"])
+            if self.c:
+                p.sub_(state["error"], alpha=self.c)
 
     def load_state_dict(self, state_dict: dict) -> None:
         super().load_state_dict(state_dict)

@@ -3,6 +3,8 @@ the compressed mean and the kept errors account for every worker's update exactl
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -80,7 +82,9 @@ def _exchange_identities(collective) -> dict:
     return out
 
 
-def test_compressed_mean_accounts_for_every_update_and_ranks_share_blocks():
+def test_compressed_mean_accounts_for_every_update_and_ranks_share_blocks(monkeypatch):
+    # The workers unpickle _exchange_identities by its module name (tests.unit.distributed....): give them the root.
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[3]))
     workers = 3
     results = run_workers(_exchange_identities, workers)
     for name in ("random-block", "top-k"):

@@ -15,10 +15,11 @@ def test_def_vs_ef_study_small():
         "workers": 4,
     })
     report = study.run(prepare(DataConfig(), seed=0), seed=0)
-    assert [row["method"] for row in report.table] == ["uncompressed", "random-block", "ef", "def"]
+    assert [row["method"] for row in report.table] == [
+        "uncompressed", "random-block", "ef (lr 0.05)", "ef (lr 0.01)", "def"]
     rows = {row["method"]: row for row in report.table}
     assert rows["uncompressed"]["compression_ratio"] == 1.0
-    assert rows["ef"]["compression_ratio"] > 50  # ratio 64, plus 4 bytes of block start per tensor
+    assert rows["def"]["compression_ratio"] > 50  # ratio 64, plus 4 bytes of block start per tensor
     verdicts = {c.id: c.verdict for c in report.claims}
     assert verdicts["ef-beats-no-feedback"] == verdicts["def-beats-no-feedback"] == "pass"
     assert "def-vs-ef" in verdicts and "val_accuracy" in report.figures
