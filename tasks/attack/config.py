@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from tasks.attack.apgd import APGDConfig
 from tasks.attack.cgd import CGDConfig
+from tasks.attack.metrics import RandomPerturbationConfig
 from tasks.attack.pgd import PGDConfig
 
 ATTACKS = {cfg.model_fields["kind"].default: cfg for cfg in (PGDConfig, APGDConfig, CGDConfig)}
@@ -18,6 +19,9 @@ AttackConfig = Annotated[Union[tuple(ATTACKS.values())], Field(discriminator="ki
 class AttackStageConfig(BaseModel, frozen=True, extra="forbid"):
     attacks: list[AttackConfig] = Field(
         default_factory=lambda: [APGDConfig()], min_length=1, description="Attacks to run, each by kind."
+    )
+    random_perturbations: RandomPerturbationConfig | None = Field(
+        None, description="Also score ProbAcc(ρ), augmented accuracy and test CVaR under uniform perturbations."
     )
     split: Literal["test", "val", "train"] = Field("test", description="Which split to attack.")
     n_examples: int = Field(500, ge=1, description="Attack the first this many examples of the split.")

@@ -3,8 +3,11 @@ from the same K uniform draws of the ε-ball per example."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
+from pydantic import BaseModel, Field
 from torch import nn
 
 from tasks.attack.threat import Norm, random_start
@@ -49,3 +52,20 @@ def random_perturbation_metrics(model: nn.Module, x: torch.Tensor, y: torch.Tens
     metrics["augmented_accuracy"] = float(correct.float().mean())
     metrics[f"cvar@{cvar_beta:g}"] = float(cvar(losses, cvar_beta).mean())
     return metrics
+
+
+class RandomPerturbationConfig(BaseModel, frozen=True, extra="forbid"):
+    """ProbAcc(ρ), augmented accuracy and test CVaR of a trained model under uniform draws of the ε-ball."""
+
+    norm: Norm = Field("linf", description="Ball the perturbations are drawn from uniformly.")
+    eps: float = Field(0.1, ge=0, description="Radius of the ball, in input units (0 gives clean accuracy).")
+    draws: int = Field(100, ge=1, description="Uniform perturbations K per example.")
+    rhos: list[Annotated[float, Field(gt=0, lt=1)]] = Field(
+        [0.1, 0.05, 0.01], min_length=1, description="ProbAcc levels ρ, each in (0, 1)."
+    )
+    cvar_beta: float = Field(0.05, gt=0, le=1, description="Level β of the test CVaR of the cross-entropy.")
+
+    def evaluate(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, bounds: tuple[float, float],
+                 seed: int) -> dict[str, float]:
+        return random_perturbation_metrics(model, x, y, self.eps, self.norm, bounds, self.draws, list(self.rhos),
+                                           self.cvar_beta, seed)

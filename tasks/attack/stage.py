@@ -1,5 +1,6 @@
 """The ``attack`` stage: run the configured attacks on a trained model and write the robustness table (JSON and
-Markdown), per-example results (npz) and a PNG of clean/adversarial examples."""
+Markdown), per-example results (npz), a PNG of clean/adversarial examples and, when asked, the random-perturbation
+metrics (ProbAcc, augmented accuracy, test CVaR) as random.json."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ def run(ctx: StageContext) -> StageResult:
     ctx.write_npz("examples.npz", **arrays)
     ctx.write_png("examples.png", plot_examples(arrays, [attack_label(a) for a in cfg.attacks], cfg.n_shown))
     metrics = {"n": len(y), "clean_accuracy": rows[0]["clean_accuracy"]}
+    if cfg.random_perturbations is not None:
+        metrics["random"] = cfg.random_perturbations.evaluate(model, x, y, info.bounds, ctx.seed)
+        ctx.write_json("random.json", metrics["random"])
     for i, row in enumerate(rows):
         metrics[f"{i}.{row['kind']}"] = {k: row[k] for k in ("success_rate", "robust_accuracy", "seconds")}
     return ctx.result(metrics)

@@ -22,6 +22,7 @@ def test_attack_stage_writes_table_examples_and_figure(tmp_path, prefect_api):
     config = load_config(ROOT / "examples" / "quickstart.yaml", [
         f"storage.url={tmp_path}", "train.epochs=3", "train.model={kind: mlp, hidden: [32]}",
         f"attack.attacks={attacks}", "attack.n_examples=40",
+        "attack.random_perturbations={eps: 0.1, draws: 10, rhos: [0.1, 0.01]}",
     ])
     result = pipeline(config)
     run = Run.open(open_store(str(tmp_path)), result["run_id"])
@@ -34,3 +35,6 @@ def test_attack_stage_writes_table_examples_and_figure(tmp_path, prefect_api):
     with np.load(io.BytesIO(run.read(run.find("attack/examples.npz")))) as arrays:
         assert arrays["1.x_adv"].shape == (40, 1, 8, 8) and arrays["2.target"].min() >= 0
     assert {"attack/table.md", "attack/examples.png"} <= {a.path for a in run.manifest.artifacts}
+    random = json.loads(run.read(run.find("attack/random.json")))
+    assert random["prob_acc@0.1"] >= random["prob_acc@0.01"] and 0 <= random["augmented_accuracy"] <= 1
+    assert random == result["stages"]["attack"]["random"]
