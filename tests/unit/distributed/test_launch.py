@@ -29,3 +29,32 @@ def test_launch_commands():
     torchrun = local_launch_command("torch", 4, args)
     assert torchrun[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "4"]
     assert torchrun[6:] == args
+
+
+def test_kubernetes_launcher_hands_the_spec_to_the_job_and_returns_rank_zeros_result(tmp_path, monkeypatch):
+    """The Indexed Job itself is the production family's; here a stand-in checks the call and plays rank 0."""
+    import json
+
+    import infra.kube.distributed
+    from infra.runs import Run, StageResult
+    from infra.stages import StageContext
+    from infra.storage import LocalStore
+    from tasks.distributed.stage import launch
+    from tasks.train.config import TrainConfig
+
+    calls = []
+
+    def fake_job(*, run_id, store_url, endpoint_url, spec_key, workers, gpus_per_worker):
+        calls.append((run_id, store_url, endpoint_url, workers, gpus_per_worker))
+        store = LocalStore(store_url)
+        spec = json.loads(store.get_bytes(spec_key))
+        assert TrainConfig.model_validate(spec["config"]).distributed.workers == workers
+        store.put_bytes(spec["result_key"], StageResult(metrics={"workers": workers}).model_dump_json().encode())
+
+    monkeypatch.setattr(infra.kube.distributed, "run_distributed_job", fake_job)
+    store = LocalStore(tmp_path)
+    run = Run.create(store, "kube", {}, "test")
+    config = TrainConfig.model_validate({"distributed": {"workers": 3, "launcher": "kubernetes", "gpus_per_worker": 1}})
+    result = launch(StageContext(run=run, stage="train", config=config, seed=0))
+    assert calls == [(run.run_id, store.url, None, 3, 1)]
+    assert result.metrics == {"workers": 3} and set(result.artifacts) == {"launch.json"}
