@@ -1,9 +1,9 @@
 """Data-parallel training throughput: 1 vs 2 workers with each compressor, and the step-time overhead of
 random-block and of random-block + DEF against uncompressed training (CPU, gloo, one thread per worker).
 
-Every worker runs ``DataParallel.step`` (what the distributed train stage runs) on its shard of a fixed global batch
-of random inputs through an MLP 64 → 512 → 512 → 10 (≈ 300k parameters); a worker times ``--steps`` steps after 5
-warm-up steps, ``--repeat`` times; the table gives rank 0's median. Baseline: single-process training
+Every worker runs ``DataParallel.step`` (what the distributed train stage runs) on its shard of a fixed global
+batch of random inputs through an MLP 64 → 512 → 512 → 10 (≈ 300k parameters); a worker times ``--steps`` steps
+after 5 warm-up steps, ``--repeat`` times; the table gives rank 0's median. Baseline: single-process training
 (``tasks.train.loop.train_step``, no process group), measured in the same run.
 
     .venv/bin/python benchmarks/bench_distributed.py [--repeat 3] [--steps 30] [--batch 128]

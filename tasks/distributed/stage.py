@@ -35,7 +35,8 @@ def local_launch_command(backend: str, workers: int, worker_args: list[str]) -> 
         if horovodrun is None:
             raise RuntimeError("backend 'horovod' needs horovodrun: build Horovod with `make horovod`")
         return [horovodrun, "--gloo", "-np", str(workers), sys.executable, *worker_args]
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(workers), *worker_args]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(workers)]
+    return torchrun + worker_args
 
 
 def launch(ctx: StageContext) -> StageResult:

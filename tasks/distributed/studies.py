@@ -110,7 +110,8 @@ class DEFvsEFConfig(BaseModel, frozen=True, extra="forbid"):
         figure, axis = plt.subplots(figsize=(6, 4))
         for name, r in results.items():
             axis.plot([m["epoch"] for m in r["history"]], [m["val_accuracy"] for m in r["history"]], label=name)
-        axis.set(xlabel="epoch", ylabel="validation accuracy", title=f"{self.workers} workers, random-block 1/{self.ratio:g}")
+        title = f"{self.workers} workers, random-block 1/{self.ratio:g}"
+        axis.set(xlabel="epoch", ylabel="validation accuracy", title=title)
         axis.legend()
         notes = (
             f"Each variant ran as {self.workers} real worker processes (gloo) from seed {seed}, one run per variant; "
