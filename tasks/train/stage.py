@@ -128,4 +128,6 @@ def train(ctx: StageContext, parallel: DataParallel | None = None) -> StageResul
     metrics["seconds"] = round(sum(m.seconds for m in history), 3)
     if parallel is not None:
         metrics.update(workers=parallel.world, **parallel.communication())
+        log.info("%d workers: %.0f bytes/step/worker on the wire, %.1f× less than fp32", parallel.world,
+                 metrics["bytes_per_step"], metrics["compression_ratio"])
     return ctx.result(metrics)
