@@ -164,7 +164,7 @@ def artifacts_ls(run_id: str, store: Optional[str] = StoreOption, endpoint_url: 
         return
     table = Table(title=f"run {run_id}")
     for column in ("path", "bytes", "sha256", "stage", "cached from"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # never truncate a path or checksum with an ellipsis
     for a in run.manifest.artifacts:
         table.add_row(a.path, str(a.bytes), a.sha256, a.stage, a.cached_from or "")
     out.print(table)
