@@ -39,7 +39,7 @@ def _latest_checkpoint(ctx: StageContext) -> dict | None:
     if not keys:
         return None
     log.info("resuming from %s", keys[-1])
-    return torch.load(io.BytesIO(ctx.run.store.get_bytes(keys[-1])), map_location="cpu", weights_only=False)
+    return torch.load(io.BytesIO(ctx.run.store.get_bytes(keys[-1])), map_location="cpu", weights_only=True)
 
 
 def run(ctx: StageContext) -> StageResult:

@@ -19,7 +19,7 @@ def test_two_worker_stage_writes_the_single_process_model(train_stage):
     assert two.metrics["workers"] == 2
     assert two.metrics["compression_ratio"] == 1.0
     assert two.metrics["bytes_per_step"] == two.metrics["fp32_bytes_per_step"] > 0
-    checkpoint = torch.load(io.BytesIO(run.read(two.artifacts["checkpoints/epoch-0002.pt"])), weights_only=False)
+    checkpoint = torch.load(io.BytesIO(run.read(two.artifacts["checkpoints/epoch-0002.pt"])), weights_only=True)
     assert len(checkpoint["optimizer"]) == 2  # every worker's optimizer state
 
 
