@@ -27,7 +27,8 @@ MODEL = {"model": ("train", "model.pt")}
 
 @dataclass(frozen=True)
 class StageSpec:
-    task: object
+    task: object  # the Prefect task (tasks/<family>/task.py)
+    run: StageFn  # the same stage without Prefect (`spotlab stage run` in a pod)
     section: str
     inputs: dict[str, tuple[str, str]] = field(default_factory=dict)
     # Inputs whose producer did not run are left out instead of failing (the stage decides if it needs them).
@@ -35,22 +36,11 @@ class StageSpec:
 
 
 STAGES: dict[str, StageSpec] = {
-    "prep": StageSpec(prep_task, "data"),
-    "train": StageSpec(train_task, "train", DATA),
-    "evaluate": StageSpec(evaluate_task, "evaluate", DATA | MODEL),
-    "attack": StageSpec(attack_task, "attack", DATA | MODEL),
-    "prune": StageSpec(prune_task, "prune", DATA | MODEL),
-    "landscape": StageSpec(landscape_task, "landscape", DATA | MODEL),
-    "study": StageSpec(study_task, "study", DATA, inputs_optional=True),
-}
-
-# The same stages without Prefect, for running one stage of an existing run in a pod (`spotlab stage run`).
-STAGE_FUNCTIONS: dict[str, StageFn] = {
-    "prep": prep_stage.run,
-    "train": train_stage.run,
-    "evaluate": evaluate_stage.run,
-    "attack": attack_stage.run,
-    "prune": prune_stage.run,
-    "landscape": landscape_stage.run,
-    "study": study_stage.run,
+    "prep": StageSpec(prep_task, prep_stage.run, "data"),
+    "train": StageSpec(train_task, train_stage.run, "train", DATA),
+    "evaluate": StageSpec(evaluate_task, evaluate_stage.run, "evaluate", DATA | MODEL),
+    "attack": StageSpec(attack_task, attack_stage.run, "attack", DATA | MODEL),
+    "prune": StageSpec(prune_task, prune_stage.run, "prune", DATA | MODEL),
+    "landscape": StageSpec(landscape_task, landscape_stage.run, "landscape", DATA | MODEL),
+    "study": StageSpec(study_task, study_stage.run, "study", DATA, inputs_optional=True),
 }

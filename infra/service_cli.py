@@ -75,7 +75,7 @@ def _section_config(stage: str, section: str, text: str, run: Run) -> Any:
 
 def execute_one_stage(stage: str, run: Run, config_text: str, seed: int | None, force: bool) -> dict[str, Any]:
     """Run ``stage`` of an existing run with its inputs taken from the run's manifest; returns what it made."""
-    from flows.stages import STAGE_FUNCTIONS, STAGES
+    from flows.stages import STAGES
     from infra.stages import execute_stage
 
     if stage not in STAGES:
@@ -91,7 +91,7 @@ def execute_one_stage(stage: str, run: Run, config_text: str, seed: int | None, 
             raise ConfigError(f"run {run.run_id} has no {producer}/{artifact}; run stage {producer!r} first")
         inputs[name] = record.artifacts[artifact]
     seed = run.manifest.config.get("seed", 0) if seed is None else seed
-    result = execute_stage(run, stage, config, seed, inputs, STAGE_FUNCTIONS[stage], force=force)
+    result = execute_stage(run, stage, config, seed, inputs, spec.run, force=force)
     return {"run_id": run.run_id, "stage": stage, "artifacts": {k: v.uri for k, v in result.artifacts.items()},
             "metrics": result.metrics}
 
