@@ -107,6 +107,14 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def validate_run_id(run_id: str) -> str:
+    """A run id is one safe key segment (it names the folder runs/<run-id>/)."""
+    validate_key(run_id)
+    if "/" in run_id:
+        raise InvalidKey(f"run id {run_id!r} must be a single path segment")
+    return run_id
+
+
 def read_verified(store: ArtifactStore, ref: ArtifactRef) -> bytes:
     data = store.get_bytes(store.key_of(ref.uri))
     actual = sha256_bytes(data)
@@ -135,8 +143,8 @@ class Run:
         cls, store: ArtifactStore, name: str, config: dict[str, Any], config_hash: str, run_id: str | None = None
     ) -> Run:
         """A new run; ``run_id`` (default: a fresh one) lets a caller such as the REST API name it in advance."""
-        if run_id is not None and (validate_key(run_id) != run_id or "/" in run_id):
-            raise StorageError(f"run id {run_id!r} must be a single path segment")
+        if run_id is not None:
+            validate_run_id(run_id)
         manifest = Manifest(
             run_id=run_id or new_run_id(),
             name=name,
@@ -152,9 +160,7 @@ class Run:
 
     @classmethod
     def open(cls, store: ArtifactStore, run_id: str) -> Run:
-        validate_key(run_id)
-        if "/" in run_id:
-            raise InvalidKey(f"run id {run_id!r} must be a single path segment")
+        validate_run_id(run_id)
         try:
             raw = store.get_bytes(paths.manifest(run_id))
         except StorageError as exc:
