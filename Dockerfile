@@ -26,13 +26,15 @@ COPY models/ models/
 COPY tasks/ tasks/
 COPY infra/ infra/
 COPY flows/ flows/
-RUN pip install .
-# Sources stay in /opt/spotlab: Prefect deployments load flows/*.py from here (prefect.yaml's pull step).
 COPY examples/ examples/
-COPY prefect.yaml ./
+# A regular (non-editable) install: the code runs as the spotlab.* packages in site-packages, with the example
+# configs as package data; Prefect deployments import their flows by module path, so no sources are needed.
+RUN pip install .
 
 RUN groupadd --gid 10001 spotlab \
  && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin spotlab
 USER 10001:10001
+# Commands run from the writable /tmp (the root filesystem is read-only in the chart's pods), not the build folder.
+WORKDIR /tmp
 ENTRYPOINT ["spotlab"]
 CMD ["--help"]

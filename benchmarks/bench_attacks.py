@@ -21,17 +21,17 @@ import statistics
 
 import torch
 
-from models.cnn import CNNSmallConfig
-from models.mlp import MLPConfig
-from tasks.attack.apgd import APGDConfig
-from tasks.attack.cgd import CGDConfig
-from tasks.attack.pgd import PGDConfig
-from tasks.attack.studies import train_model
-from tasks.attack.targets import random_targets
-from tasks.data.config import DataConfig
-from tasks.data.datasets import prepare
-from tasks.train.config import TrainConfig
-from tasks.train.optimizers import AdamConfig
+from spotlab.models.cnn import CNNSmallConfig
+from spotlab.models.mlp import MLPConfig
+from spotlab.tasks.attack.apgd import APGDConfig
+from spotlab.tasks.attack.cgd import CGDConfig
+from spotlab.tasks.attack.pgd import PGDConfig
+from spotlab.tasks.attack.studies import train_model
+from spotlab.tasks.attack.targets import random_targets
+from spotlab.tasks.data.config import DataConfig
+from spotlab.tasks.data.datasets import prepare
+from spotlab.tasks.train.config import TrainConfig
+from spotlab.tasks.train.optimizers import AdamConfig
 
 BOX = (0.0, 1.0)
 

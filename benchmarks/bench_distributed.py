@@ -4,7 +4,7 @@ random-block and of random-block + DEF against uncompressed training (CPU, gloo,
 Every worker runs ``DataParallel.step`` (what the distributed train stage runs) on its shard of a fixed global
 batch of random inputs through an MLP 64 → 512 → 512 → 10 (≈ 300k parameters); a worker times ``--steps`` steps
 after 5 warm-up steps, ``--repeat`` times; the table gives rank 0's median. Baseline: single-process training
-(``tasks.train.loop.train_step``, no process group), measured in the same run.
+(``spotlab.tasks.train.loop.train_step``, no process group), measured in the same run.
 
     .venv/bin/python benchmarks/bench_distributed.py [--repeat 3] [--steps 30] [--batch 128]
 """
@@ -18,13 +18,13 @@ import time
 import torch
 import torch.nn.functional as F
 
-from models.mlp import MLPConfig
-from models.registry import build_model
-from tasks.distributed.config import DistributedConfig
-from tasks.distributed.parallel import DataParallel
-from tasks.distributed.spawn import run_workers
-from tasks.train.loop import train_step
-from tasks.train.optimizers import SGDConfig
+from spotlab.models.mlp import MLPConfig
+from spotlab.models.registry import build_model
+from spotlab.tasks.distributed.config import DistributedConfig
+from spotlab.tasks.distributed.parallel import DataParallel
+from spotlab.tasks.distributed.spawn import run_workers
+from spotlab.tasks.train.loop import train_step
+from spotlab.tasks.train.optimizers import SGDConfig
 
 MODEL = MLPConfig(hidden=[512, 512])
 OPTIMIZER = SGDConfig(lr=0.01, momentum=0.9, weight_decay=5e-4)

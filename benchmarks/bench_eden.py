@@ -23,10 +23,10 @@ import time
 
 import torch
 
-from tasks.compress.bench import measure
-from tasks.compress.config import COMPRESSORS
-from tasks.compress.eden import EdenConfig
-from tasks.compress.lloyd_max import lloyd_max
+from spotlab.tasks.compress.bench import measure
+from spotlab.tasks.compress.config import COMPRESSORS
+from spotlab.tasks.compress.eden import EdenConfig
+from spotlab.tasks.compress.lloyd_max import lloyd_max
 
 
 def naive_hadamard(x: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """Orchestration overhead: the quickstart pipeline through Prefect vs the same stage functions called directly.
 
-Both paths run the identical stages through ``infra.stages.execute_stage`` into fresh stores, interleaved, so
+Both paths run the identical stages through ``spotlab.infra.stages.execute_stage`` into fresh stores, interleaved, so
 machine noise hits both alike. Prefect runs against one already-started API (as with a server or a warm
 ephemeral API); the one-off start of the ephemeral API is timed separately, since a one-shot CLI run pays it once.
 
@@ -17,20 +17,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import infra  # noqa: F401  - quiet Prefect before it is imported
+import spotlab.infra  # noqa: F401  - quiet Prefect before it is imported
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def direct(config) -> None:
-    from flows.pipeline import stage_inputs
-    from infra.identity import config_hash
-    from infra.runs import Run, canonical_config
-    from infra.stages import execute_stage
-    from infra.storage import open_store
-    from tasks.data import stage as prep
-    from tasks.evaluate import stage as evaluate
-    from tasks.train import stage as train
+    from spotlab.flows.pipeline import stage_inputs
+    from spotlab.infra.identity import config_hash
+    from spotlab.infra.runs import Run, canonical_config
+    from spotlab.infra.stages import execute_stage
+    from spotlab.infra.storage import open_store
+    from spotlab.tasks.data import stage as prep
+    from spotlab.tasks.evaluate import stage as evaluate
+    from spotlab.tasks.train import stage as train
 
     functions = {"prep": prep.run, "train": train.run, "evaluate": evaluate.run}
     sections = {"prep": config.data, "train": config.train, "evaluate": config.evaluate}
@@ -49,8 +49,8 @@ def main() -> None:
 
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.pipeline import pipeline
-    from infra.config import load_config
+    from spotlab.flows.pipeline import pipeline
+    from spotlab.infra.config import load_config
 
     def config():
         return load_config(ROOT / "examples" / "quickstart.yaml", [f"storage.url={tempfile.mkdtemp()}"])

@@ -1,6 +1,6 @@
 """SAM-family step cost vs SGD, and the time of a ResNet-18's top Hessian eigenvalue, on CPU (one thread).
 
-Step cost: ``tasks.train.loop.train_step`` (what training runs) on a fixed batch, for SGD and every SAM-family
+Step cost: ``spotlab.tasks.train.loop.train_step`` (what training runs) on a fixed batch, for SGD and every SAM-family
 optimizer with the same SGD base; the median step time of ``--steps`` steps, then the median over ``--repeat`` runs,
 reported with its ratio to SGD measured in the same run. Times are CPU seconds of this (single-threaded) process,
 which a busy shared machine distorts far less than wall-clock time; the Hessian also reports wall-clock. Models: the digits MLP (64 → 128 → 64 → 10, batch 64)
@@ -21,14 +21,14 @@ import time
 import torch
 import torch.nn.functional as F
 
-from models.cnn import CNNSmallConfig
-from models.mlp import MLPConfig
-from models.registry import build_model
-from models.resnet import ResNet18Config
-from tasks.landscape.hessian import top_eigenvalue
-from tasks.train.loop import train_step
-from tasks.train.optimizers import SGDConfig
-from tasks.train.sam import ASAMConfig, FisherSAMConfig, MSAMConfig, SAMConfig
+from spotlab.models.cnn import CNNSmallConfig
+from spotlab.models.mlp import MLPConfig
+from spotlab.models.registry import build_model
+from spotlab.models.resnet import ResNet18Config
+from spotlab.tasks.landscape.hessian import top_eigenvalue
+from spotlab.tasks.train.loop import train_step
+from spotlab.tasks.train.optimizers import SGDConfig
+from spotlab.tasks.train.sam import ASAMConfig, FisherSAMConfig, MSAMConfig, SAMConfig
 
 BASE = SGDConfig(lr=0.01, momentum=0.9, weight_decay=5e-4)
 OPTIMIZERS = {

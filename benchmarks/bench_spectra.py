@@ -22,12 +22,12 @@ import torch
 from scipy.sparse.csgraph import laplacian
 from scipy.sparse.linalg import eigsh
 
-from models.registry import build_model
-from models.resnet import ResNet18Config
-from tasks.prune.levels import analyse_layers
-from tasks.prune.masks import apply_masks, dense_masks
-from tasks.prune.selection import magnitude_scores, prune_lowest
-from tasks.prune.spectra import as_matrix, connected_part, layer_spectrum, normalized_lambda2
+from spotlab.models.registry import build_model
+from spotlab.models.resnet import ResNet18Config
+from spotlab.tasks.prune.levels import analyse_layers
+from spotlab.tasks.prune.masks import apply_masks, dense_masks
+from spotlab.tasks.prune.selection import magnitude_scores, prune_lowest
+from spotlab.tasks.prune.spectra import as_matrix, connected_part, layer_spectrum, normalized_lambda2
 
 
 def dense_analysis(mask: np.ndarray, weight: np.ndarray) -> None:

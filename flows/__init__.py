@@ -1,3 +1,3 @@
 """Prefect flows (thin): they order stage tasks and pass artifact references between them."""
 
-import infra  # noqa: F401  - sets Prefect's quiet defaults before anything imports prefect
+import spotlab.infra  # noqa: F401  - sets Prefect's quiet defaults before anything imports prefect

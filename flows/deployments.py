@@ -2,22 +2,27 @@
 
 Each single-stage flow runs one stage of an existing run as its own Prefect flow run, so a deployment can give
 it its own Kubernetes job (e.g. a GPU for train: job variable ``gpu_limit``) while the rest of the pipeline runs
-elsewhere. prefect.yaml has one deployment per entry of :data:`FLOWS`.
+elsewhere. :func:`deployments` builds one deployment per entry of :data:`FLOWS`, in code, with module-path
+entrypoints (``spotlab.flows.pipeline.pipeline``): a worker imports the flow from the installed distribution, so
+nothing depends on a checkout or a working directory.
 """
 
 from __future__ import annotations
 
-from prefect import flow
+from importlib import metadata
 
-from flows.pipeline import pipeline
-from flows.reproduce import reproduce
-from flows.stages import STAGES
-from infra.orchestration import RunHandle
-from infra.runs import ArtifactRef, StageResult
-from tasks.attack.config import AttackStageConfig
-from tasks.landscape.config import LandscapeStageConfig
-from tasks.prune.config import PruneStageConfig
-from tasks.train.config import TrainConfig
+from prefect import flow
+from prefect.deployments.runner import EntrypointType, RunnerDeployment
+
+from spotlab.flows.pipeline import pipeline
+from spotlab.flows.reproduce import reproduce
+from spotlab.flows.stages import STAGES
+from spotlab.infra.orchestration import RunHandle
+from spotlab.infra.runs import ArtifactRef, StageResult
+from spotlab.tasks.attack.config import AttackStageConfig
+from spotlab.tasks.landscape.config import LandscapeStageConfig
+from spotlab.tasks.prune.config import PruneStageConfig
+from spotlab.tasks.train.config import TrainConfig
 
 
 def _one_stage(stage: str, run: RunHandle, config, seed: int, inputs: dict[str, ArtifactRef], force: bool):
@@ -53,3 +58,18 @@ def landscape(run: RunHandle, config: LandscapeStageConfig, seed: int = 0,
 
 
 FLOWS = {f.name: f for f in (pipeline, reproduce, train, attack, prune, landscape)}
+DEPLOYMENT_NAME = "spotlab"  # so the API starts "<flow>/spotlab"
+
+
+def deployments(names: list[str] | None = None) -> list[RunnerDeployment]:
+    """The deployments of ``names`` (default: every flow), described by their flows' docstrings."""
+    return [
+        FLOWS[name].to_deployment(
+            name=DEPLOYMENT_NAME,
+            description=FLOWS[name].description,
+            tags=["spotlab"],
+            version=metadata.version("spotlab"),
+            entrypoint_type=EntrypointType.MODULE_PATH,
+        )
+        for name in names or FLOWS
+    ]

@@ -6,12 +6,13 @@ from typing import Any
 
 from prefect import flow
 
-from flows.stages import STAGES
-from infra.config import ConfigError, PipelineConfig
-from infra.identity import config_hash
-from infra.orchestration import RunHandle
-from infra.runs import ArtifactRef, Run, StageResult, canonical_config
-from infra.storage import open_store
+from spotlab.flows.stages import STAGES
+from spotlab.infra.config import ConfigError, PipelineConfig
+from spotlab.infra.identity import config_hash
+from spotlab.infra.orchestration import RunHandle
+from spotlab.infra.runs import ArtifactRef, Run, StageResult, canonical_config
+from spotlab.infra.storage import open_store
+from spotlab.tasks.progress import advance
 
 
 def stage_inputs(stage: str, done: dict[str, StageResult]) -> dict[str, ArtifactRef]:
@@ -35,8 +36,10 @@ def pipeline(config: PipelineConfig, force: bool = False, run_id: str | None = N
     run = Run.create(store, config.name, canonical_config(config), config_hash(config), run_id=run_id)
     handle = RunHandle(store_url=config.storage.url, endpoint_url=config.storage.endpoint_url, run_id=run.run_id)
     done: dict[str, StageResult] = {}
+    stages = config.active_stages()
     try:
-        for stage in config.active_stages():
+        for index, stage in enumerate(stages):
+            advance("stage", index, len(stages), stage)
             spec = STAGES[stage]
             task = spec.task.with_options(
                 retries=config.execution.retries, retry_delay_seconds=config.execution.retry_delay_s
@@ -47,6 +50,7 @@ def pipeline(config: PipelineConfig, force: bool = False, run_id: str | None = N
         Run.open(store, run.run_id).finish("failed")
         raise
     Run.open(store, run.run_id).finish("completed")
+    advance("stage", len(stages), len(stages), "done")
     return {
         "run_id": run.run_id,
         "artifact_url": run.url,

@@ -11,12 +11,13 @@ from typing import Any
 
 from prefect import flow
 
-from flows.pipeline import pipeline
-from infra.config import ConfigError, read_config_file, resolve
-from infra.identity import config_hash
-from infra.runs import Run, StageRecord, utc_now
-from infra.storage import open_store
-from tasks.study.report import markdown_table
+from spotlab.flows.pipeline import pipeline
+from spotlab.infra.config import ConfigError, read_config_file, resolve
+from spotlab.infra.identity import config_hash
+from spotlab.infra.runs import Run, StageRecord, utc_now
+from spotlab.infra.storage import open_store
+from spotlab.tasks.progress import advance
+from spotlab.tasks.study.report import cell_text, markdown_table
 
 REPORT_STAGE = "report"
 
@@ -76,7 +77,8 @@ def _html_table(rows: list[dict[str, Any]]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join(
         "<tr>" + "".join(
-            f"<td class='{html.escape(str(row.get(c, '')))}'>{html.escape(str(row.get(c, '')))}</td>" for c in columns
+            f"<td class='{html.escape(str(row.get(c, '')))}'>{html.escape(cell_text(row.get(c, '')))}</td>"
+            for c in columns
         ) + "</tr>"
         for row in rows
     )
@@ -107,7 +109,8 @@ def reproduce(files: list[str], quick: bool = False, store_url: str = "./spotlab
               endpoint_url: str | None = None) -> dict[str, Any]:
     """Returns {verdicts: [{name, claim, measured, expected, verdict}], report_url}."""
     verdicts, sections = [], []
-    for file in files:
+    for index, file in enumerate(files):
+        advance("paper", index, len(files), Path(file).stem)
         try:
             rows, section = _run_one(file, quick, store_url, endpoint_url)
         except Exception as exc:  # one broken paper must not hide the others' verdicts
@@ -129,6 +132,7 @@ def reproduce(files: list[str], quick: bool = False, store_url: str = "./spotlab
     for s in sections:
         for fig, data in s["figures"].items():
             refs[f"{s['name']}-{fig}"] = run.write(REPORT_STAGE, f"{s['name']}-{fig}", data, "image/png")
+    advance("paper", len(files), len(files), "report")
     passed = sum(v["verdict"] == "pass" for v in verdicts)
     record = StageRecord(artifacts=refs, metrics={"passed": passed, "total": len(verdicts)},
                          config_hash=config_hash(settings), cache_key="", started=started, finished=utc_now())

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from infra.stages import StageFn
-from tasks.attack import stage as attack_stage
-from tasks.attack.task import attack_task
-from tasks.data import stage as prep_stage
-from tasks.data.task import prep_task
-from tasks.evaluate import stage as evaluate_stage
-from tasks.evaluate.task import evaluate_task
-from tasks.landscape import stage as landscape_stage
-from tasks.landscape.task import landscape_task
-from tasks.prune import stage as prune_stage
-from tasks.prune.task import prune_task
-from tasks.study import stage as study_stage
-from tasks.study.task import study_task
-from tasks.train import stage as train_stage
-from tasks.train.task import train_task
+from spotlab.infra.stages import StageFn
+from spotlab.tasks.attack import stage as attack_stage
+from spotlab.tasks.attack.task import attack_task
+from spotlab.tasks.data import stage as prep_stage
+from spotlab.tasks.data.task import prep_task
+from spotlab.tasks.evaluate import stage as evaluate_stage
+from spotlab.tasks.evaluate.task import evaluate_task
+from spotlab.tasks.landscape import stage as landscape_stage
+from spotlab.tasks.landscape.task import landscape_task
+from spotlab.tasks.prune import stage as prune_stage
+from spotlab.tasks.prune.task import prune_task
+from spotlab.tasks.study import stage as study_stage
+from spotlab.tasks.study.task import study_task
+from spotlab.tasks.train import stage as train_stage
+from spotlab.tasks.train.task import train_task
 
 DATA = {"splits": ("prep", "splits.npz"), "info": ("prep", "info.json")}
 MODEL = {"model": ("train", "model.pt")}

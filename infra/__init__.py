@@ -1,5 +1,5 @@
 """Infrastructure: configs, artifact store, settings, CLI, REST API, Kubernetes."""
 
-from infra.settings import quiet_prefect
+from spotlab.infra.settings import quiet_prefect
 
 quiet_prefect()

@@ -24,12 +24,12 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, ValidationError
 
-from infra import paths
-from infra.config import PipelineConfig, StorageConfig
-from infra.kube.resources import combined, job_variables
-from infra.runs import ChecksumMismatch, Manifest, Run, list_runs, new_run_id
-from infra.settings import default_artifact_url
-from infra.storage import ArtifactStore, InvalidKey, S3Store, StorageError, open_store
+from spotlab.infra import paths
+from spotlab.infra.config import PipelineConfig, StorageConfig
+from spotlab.infra.kube.resources import combined, job_variables
+from spotlab.infra.runs import ChecksumMismatch, Manifest, Run, list_runs, new_run_id
+from spotlab.infra.settings import default_artifact_url
+from spotlab.infra.storage import ArtifactStore, InvalidKey, S3Store, StorageError, open_store
 
 log = logging.getLogger("spotlab.api")
 
@@ -97,12 +97,9 @@ class Submission:
 
 def _run_pipeline(config_json: str, run_id: str) -> None:
     """Entry point of a local run's process."""
-    # Without a Prefect server the run starts a temporary one; on a busy machine it needs longer than the 20 s
-    # Prefect allows by default.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     # Cancel sends SIGTERM: unwind normally, so the run is marked failed and the temporary server is stopped.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    from flows.pipeline import pipeline
+    from spotlab.flows.pipeline import pipeline
 
     pipeline(PipelineConfig.model_validate_json(config_json), run_id=run_id)
 

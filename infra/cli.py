@@ -6,8 +6,6 @@ Exit codes: 0 success, 1 a run or storage failure, 2 bad input (config, override
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -15,11 +13,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from infra.config import ConfigError, PipelineConfig, json_schema, load_config
-from infra.runs import Run, list_runs
-from infra.service_cli import register as register_service_commands
-from infra.settings import default_artifact_url
-from infra.storage import InvalidKey, StorageError, open_store
+from spotlab.infra.config import ConfigError, PipelineConfig, bundled_examples, example_names, json_schema, load_config
+from spotlab.infra.progress import console_output
+from spotlab.infra.runs import Run, list_runs
+from spotlab.infra.service_cli import register as register_service_commands
+from spotlab.infra.settings import default_artifact_url, prefect_api_problem
+from spotlab.infra.storage import InvalidKey, StorageError, open_store
+from spotlab.tasks.study.report import cell_text
 
 app = typer.Typer(help="spotlab: reproducible experiments for the ICML 2022 'DL: Algorithms' papers.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -37,6 +37,9 @@ err = Console(stderr=True, soft_wrap=True)
 SetOption = typer.Option(None, "--set", help="Override a field: dotted.path=value (repeatable).")
 StoreOption = typer.Option(None, "--store", help="Artifact store URL (default $SPOTLAB_ARTIFACTS or ./spotlab-artifacts).")
 EndpointOption = typer.Option(None, "--endpoint-url", help="S3-compatible endpoint (default $AWS_ENDPOINT_URL).")
+VerboseOption = typer.Option(False, "--verbose", "-v", help="Log at DEBUG (per-epoch lines included).")
+ConfigArgument = typer.Argument(..., help="YAML or JSON pipeline config, or a bundled example's name "
+                                          "(`spotlab examples`).")
 
 
 def fail(message: str, code: int) -> None:
@@ -44,13 +47,13 @@ def fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
-def _setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
-    # Per-request lines of the Prefect client drown the stage logs.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+def _check_prefect_api() -> None:
+    problem = prefect_api_problem()
+    if problem:
+        fail(problem, 1)
 
 
-def _load(file: Path, overrides: list[str] | None, profile: str | None) -> PipelineConfig:
+def _load(file: str, overrides: list[str] | None, profile: str | None) -> PipelineConfig:
     try:
         return load_config(file, overrides or [], profile)
     except ConfigError as exc:
@@ -64,18 +67,12 @@ def _store(url: str | None, endpoint: str | None):
         fail(str(exc), 2)
 
 
-def _scalar(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
-
-
 def print_summary(result: dict[str, Any]) -> None:
     table = Table(title=f"run {result['run_id']}", show_lines=False)
     table.add_column("stage")
     table.add_column("metrics")
     for stage, metrics in result["stages"].items():
-        shown = ", ".join(f"{k}={_scalar(v)}" for k, v in metrics.items() if not isinstance(v, (dict, list)))
+        shown = ", ".join(f"{k}={cell_text(v)}" for k, v in metrics.items() if not isinstance(v, (dict, list)))
         table.add_row(stage, shown)
     out.print(table)
     out.print(f"artifacts: {result['artifact_url']}", highlight=False)
@@ -83,7 +80,7 @@ def print_summary(result: dict[str, Any]) -> None:
 
 @app.command()
 def validate(
-    file: Path = typer.Argument(..., help="YAML or JSON pipeline config."),
+    file: str = ConfigArgument,
     set_: Optional[list[str]] = SetOption,
     profile: Optional[str] = typer.Option(None, help="Apply a profile defined in the config."),
 ) -> None:
@@ -94,26 +91,38 @@ def validate(
 
 @app.command()
 def run(
-    file: Path = typer.Argument(..., help="YAML or JSON pipeline config."),
+    file: str = ConfigArgument,
     set_: Optional[list[str]] = SetOption,
     profile: Optional[str] = typer.Option(None, help="Apply a profile defined in the config."),
     quick: bool = typer.Option(False, "--quick", help="Shorthand for --profile quick."),
     force: bool = typer.Option(False, "--force", help="Re-run stages even when their results are cached."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object {run_id, artifact_url, stages}."),
+    verbose: bool = VerboseOption,
 ) -> None:
     """Run the pipeline described by FILE (Prefect's ephemeral API unless PREFECT_API_URL is set)."""
     config = _load(file, set_, "quick" if quick and profile is None else profile)
-    _setup_logging()
-    from flows.pipeline import pipeline
+    _check_prefect_api()
+    from spotlab.flows.pipeline import pipeline
 
     try:
-        result = pipeline(config, force=force)
+        with console_output(verbose, live=False if as_json else None):
+            result = pipeline(config, force=force)
     except (StorageError, ConfigError) as exc:
         fail(str(exc), 1)
     if as_json:
         print(json.dumps(result, default=str))
     else:
         print_summary(result)
+
+
+@app.command()
+def examples() -> None:
+    """List the bundled example configs (usable by name: `spotlab run quickstart`)."""
+    try:
+        for name in example_names():
+            print(name)
+    except ConfigError as exc:
+        fail(str(exc), 1)
 
 
 @app.command()
@@ -189,14 +198,17 @@ def reproduce(
     names: Optional[list[str]] = typer.Argument(None, help="Paper configs to run (default: all)."),
     quick: bool = typer.Option(False, "--quick", help="Use each config's small 'quick' profile."),
     as_json: bool = typer.Option(False, "--json", help="Print the verdicts as a JSON list."),
-    papers_dir: Path = typer.Option(Path("examples/papers"), help="Folder of reproduction configs."),
+    papers_dir: Optional[Path] = typer.Option(None, help="Folder of reproduction configs (default: the bundled "
+                                                        "examples/papers)."),
     store: Optional[str] = StoreOption,
     endpoint_url: Optional[str] = EndpointOption,
+    verbose: bool = VerboseOption,
 ) -> None:
     """Run the paper reproduction configs and write one report of every claim check."""
-    from flows.reproduce import discover, reproduce as reproduce_flow
+    from spotlab.flows.reproduce import discover, reproduce as reproduce_flow
 
     try:
+        papers_dir = papers_dir or bundled_examples() / "papers"
         files = discover(papers_dir, names or [])
     except ConfigError as exc:
         fail(str(exc), 2)
@@ -205,9 +217,10 @@ def reproduce(
         if as_json:
             print("[]")
         return
-    _setup_logging()
-    result = reproduce_flow([str(f) for f in files], quick=quick, store_url=store or default_artifact_url(),
-                            endpoint_url=endpoint_url)
+    _check_prefect_api()
+    with console_output(verbose, live=False if as_json else None):
+        result = reproduce_flow([str(f) for f in files], quick=quick, store_url=store or default_artifact_url(),
+                                endpoint_url=endpoint_url)
     verdicts = result["verdicts"]
     if as_json:
         print(json.dumps(verdicts, default=str))
@@ -216,7 +229,7 @@ def reproduce(
         for column in ("name", "claim", "measured", "expected", "verdict"):
             table.add_column(column)
         for v in verdicts:
-            table.add_row(v["name"], v["claim"], str(v["measured"]), v["expected"], v["verdict"])
+            table.add_row(v["name"], v["claim"], cell_text(v["measured"]), v["expected"], v["verdict"])
         out.print(table)
         out.print(f"report: {result['report_url']}", highlight=False)
     raise typer.Exit(0 if all(v["verdict"] == "pass" for v in verdicts) else 1)
@@ -234,7 +247,7 @@ def bench_compression(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Time a compressor's encode/decode on a Gaussian vector; report GB/s (of the fp32 input), wire bytes, vNMSE."""
-    from tasks.compress.bench import bench_compression as bench
+    from spotlab.tasks.compress.bench import bench_compression as bench
 
     try:
         row = bench(method, bits, dim, ratio, repeat, device, threads)
@@ -247,5 +260,5 @@ def bench_compression(
     table.add_column("metric")
     table.add_column("value")
     for key, value in row.items():
-        table.add_row(key, _scalar(value) if not isinstance(value, float) or abs(value) >= 1e-3 else f"{value:.3e}")
+        table.add_row(key, cell_text(value))
     out.print(table)

@@ -8,6 +8,7 @@ name the file, the field path, the offending value and the choices.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -15,15 +16,15 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
 
-from infra.kube.resources import StageResources
-from infra.settings import default_artifact_url
-from tasks.attack.config import AttackStageConfig
-from tasks.data.config import DataConfig
-from tasks.evaluate.config import EvaluateConfig
-from tasks.landscape.config import LandscapeStageConfig
-from tasks.prune.config import PruneStageConfig
-from tasks.study.config import StudyConfig
-from tasks.train.config import TrainConfig
+from spotlab.infra.kube.resources import StageResources
+from spotlab.infra.settings import default_artifact_url
+from spotlab.tasks.attack.config import AttackStageConfig
+from spotlab.tasks.data.config import DataConfig
+from spotlab.tasks.evaluate.config import EvaluateConfig
+from spotlab.tasks.landscape.config import LandscapeStageConfig
+from spotlab.tasks.prune.config import PruneStageConfig
+from spotlab.tasks.study.config import StudyConfig
+from spotlab.tasks.train.config import TrainConfig
 
 StageName = Literal["prep", "train", "evaluate", "attack", "prune", "landscape", "study"]
 STAGE_ORDER: tuple[str, ...] = ("prep", "train", "evaluate", "attack", "prune", "landscape", "study")
@@ -178,10 +179,36 @@ def format_validation_error(source: str, raw: Any, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def bundled_examples() -> Path:
+    """The folder of example configs shipped in the distribution (``examples/`` of a checkout, installed as the
+    data package ``spotlab.examples``), so commands work from any directory and from a wheel install."""
+    spec = importlib.util.find_spec("spotlab.examples")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if Path(location).is_dir():
+            return Path(location)
+    raise ConfigError("this installation of spotlab has no bundled examples (spotlab.examples is missing)")
+
+
+def example_names() -> list[str]:
+    """Bundled configs by name: ``quickstart``, ``papers/def``, ..."""
+    root = bundled_examples()
+    return sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml"))
+
+
+def config_path(name: str | Path) -> Path:
+    """A config file: ``name`` as a path when it exists, else the bundled example of that name."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    bundled = bundled_examples() / f"{path.as_posix().removesuffix('.yaml')}.yaml"
+    if not path.is_absolute() and ".." not in path.parts and bundled.is_file():
+        return bundled
+    raise ConfigError(f"{path}: no such config file, and no bundled example of that name "
+                      "(`spotlab examples` lists them)")
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
+    path = config_path(path)
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -218,4 +245,4 @@ def resolve(
 
 
 def load_config(path: str | Path, overrides: list[str] = (), profile: str | None = None) -> PipelineConfig:
-    return resolve(read_config_file(path), str(path), overrides, profile)
+    return resolve(read_config_file(path), str(config_path(path)), overrides, profile)

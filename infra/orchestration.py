@@ -7,9 +7,9 @@ from typing import Any
 from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel
 
-from infra.runs import ArtifactRef, Run, StageResult
-from infra.stages import StageFn, execute_stage
-from infra.storage import open_store
+from spotlab.infra.runs import ArtifactRef, Run, StageResult
+from spotlab.infra.stages import StageFn, execute_stage
+from spotlab.infra.storage import open_store
 
 
 class RunHandle(BaseModel, frozen=True):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.storage import join_key, validate_key
+from spotlab.infra.storage import join_key, validate_key
 
 RUNS = "runs"
 CACHE = "cache"

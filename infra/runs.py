@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from infra import paths
-from infra.identity import canonical_json, sha256_bytes
-from infra.storage import ArtifactStore, InvalidKey, StorageError, validate_key
+from spotlab.infra import paths
+from spotlab.infra.identity import canonical_json, sha256_bytes
+from spotlab.infra.storage import ArtifactStore, InvalidKey, StorageError, validate_key
 
 _VERSIONED = ("spotlab", "torch", "torchvision", "numpy", "scipy", "scikit-learn", "prefect", "pydantic")
 

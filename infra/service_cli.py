@@ -8,26 +8,21 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-from pathlib import Path
 from typing import Any, Optional
 
 import typer
 from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 
-from infra.config import ConfigError, PipelineConfig, format_validation_error
-from infra.runs import Run
-from infra.settings import default_artifact_url
-from infra.storage import InvalidKey, StorageError, open_store
+from spotlab.infra.config import ConfigError, PipelineConfig, format_validation_error
+from spotlab.infra.runs import Run
+from spotlab.infra.settings import default_artifact_url, prefect_api_problem
+from spotlab.infra.storage import InvalidKey, StorageError, open_store
 
 err = Console(stderr=True, soft_wrap=True)
 stage_app = typer.Typer(help="Run single stages without Prefect (the command of a stage's Kubernetes pod).",
                         no_args_is_help=True)
-ROOT = Path(__file__).resolve().parents[1]
-# Flows with a deployment in prefect.yaml, by flow name.
-DEPLOYED_FLOWS = ("pipeline", "reproduce", "train", "attack", "prune", "landscape")
 
 
 def _fail(message: str, code: int) -> None:
@@ -46,7 +41,7 @@ def api(
     """Serve the REST API (token from $SPOTLAB_API_TOKEN; OpenAPI at /docs)."""
     import uvicorn
 
-    from infra.api import DEFAULT_MAX_BODY, MAX_BODY_ENV, TOKEN_ENV, create_app
+    from spotlab.infra.api import DEFAULT_MAX_BODY, MAX_BODY_ENV, TOKEN_ENV, create_app
 
     token = os.environ.get(TOKEN_ENV) or None
     if token is None and not insecure_no_auth:
@@ -75,8 +70,8 @@ def _section_config(stage: str, section: str, text: str, run: Run) -> Any:
 
 def execute_one_stage(stage: str, run: Run, config_text: str, seed: int | None, force: bool) -> dict[str, Any]:
     """Run ``stage`` of an existing run with its inputs taken from the run's manifest; returns what it made."""
-    from flows.stages import STAGES
-    from infra.stages import execute_stage
+    from spotlab.flows.stages import STAGES
+    from spotlab.infra.stages import execute_stage
 
     if stage not in STAGES:
         raise ConfigError(f"stage {stage!r} is unknown; choose one of {sorted(STAGES)}")
@@ -129,29 +124,43 @@ def deploy(
     pool: str = typer.Option(None, "--pool", envvar="SPOTLAB_WORK_POOL", help="Work pool ($SPOTLAB_WORK_POOL)."),
     image: str = typer.Option(None, "--image", envvar="SPOTLAB_IMAGE", help="Image of the jobs ($SPOTLAB_IMAGE)."),
 ) -> None:
-    """Register every deployment of prefect.yaml (`prefect deploy --all`) with PREFECT_API_URL's server."""
+    """Register one deployment per flow ("<flow>/spotlab", module-path entrypoints) with PREFECT_API_URL's server,
+    on work pool POOL running IMAGE; works from any directory and any install."""
     if not pool or not image:
         _fail("deploy needs a work pool and an image: --pool/$SPOTLAB_WORK_POOL and --image/$SPOTLAB_IMAGE", 2)
     if not os.environ.get("PREFECT_API_URL"):
         _fail("$PREFECT_API_URL is not set: deployments need a Prefect server (see docs/deploy.md)", 2)
-    env = os.environ | {"SPOTLAB_WORK_POOL": pool, "SPOTLAB_IMAGE": image}
-    command = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"]
-    raise typer.Exit(subprocess.run(command, cwd=ROOT, env=env).returncode)
+    problem = prefect_api_problem()
+    if problem:
+        _fail(problem, 1)
+    from prefect.exceptions import ObjectNotFound
+
+    from spotlab.flows.deployments import deployments
+
+    for deployment in deployments():
+        try:
+            deployment_id = deployment.apply(image=image, work_pool_name=pool)
+        except ObjectNotFound:
+            _fail(f"work pool {pool!r} does not exist on {os.environ['PREFECT_API_URL']}; create it first "
+                  "(the Helm chart's worker does)", 1)
+        print(f"{deployment.flow_name}/{deployment.name}: {deployment_id} ({deployment.entrypoint})")
 
 
 def serve(
-    flows: Optional[list[str]] = typer.Argument(None, help=f"Flows to serve (default: all of {DEPLOYED_FLOWS})."),
+    flows: Optional[list[str]] = typer.Argument(None, help="Flows to serve (default: every deployed flow)."),
 ) -> None:
     """Serve the flows from this process (flow.serve for local use: runs start here, no work pool)."""
     from prefect import serve as prefect_serve
 
-    from flows.deployments import FLOWS
+    from spotlab.flows.deployments import FLOWS, deployments
 
-    chosen = flows or list(DEPLOYED_FLOWS)
-    unknown = sorted(set(chosen) - set(FLOWS))
+    unknown = sorted(set(flows or []) - set(FLOWS))
     if unknown:
         _fail(f"unknown flow(s) {unknown}; choose from {sorted(FLOWS)}", 2)
-    prefect_serve(*[FLOWS[name].to_deployment(name="spotlab") for name in chosen])
+    problem = prefect_api_problem()
+    if problem:
+        _fail(problem, 1)
+    prefect_serve(*deployments(flows))
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import os
+
+import httpx
 
 # Prefect phones home (analytics, update checks) unless told not to; there is no network here and a run
 # must never wait on it. setdefault keeps whatever an operator exported explicitly.
@@ -14,6 +17,9 @@ _PREFECT_QUIET = {
     "PREFECT_LOGGING_SERVER_LEVEL": "WARNING",
     "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
     "PREFECT_UI_ENABLED": "false",
+    # Without a Prefect server a run starts a temporary one; on a busy machine that takes longer than the 20 s
+    # Prefect allows by default, and a one-shot command must not fail for it.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
 }
 
 DEFAULT_ARTIFACT_ROOT = "./spotlab-artifacts"
@@ -28,3 +34,21 @@ def quiet_prefect() -> None:
 def default_artifact_url() -> str:
     """Where artifacts go when a config names no storage URL: $SPOTLAB_ARTIFACTS or ./spotlab-artifacts."""
     return os.environ.get(ARTIFACT_ROOT_ENV, DEFAULT_ARTIFACT_ROOT)
+
+
+def prefect_api_problem(timeout_s: float = 10.0) -> str | None:
+    """Why the configured $PREFECT_API_URL cannot be used, or None (also None when none is configured: then
+    runs start a temporary local server)."""
+    url = os.environ.get("PREFECT_API_URL")
+    if not url:
+        return None
+    # A server with basic auth (PREFECT_SERVER_API_AUTH_STRING) wants the client's PREFECT_API_AUTH_STRING.
+    auth = os.environ.get("PREFECT_API_AUTH_STRING")
+    headers = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
+    try:
+        response = httpx.get(url.rstrip("/") + "/health", timeout=timeout_s, headers=headers)
+    except httpx.HTTPError as exc:
+        return f"the Prefect API at PREFECT_API_URL={url} is unreachable ({type(exc).__name__}: {exc})"
+    if response.status_code != 200:
+        return f"the Prefect API at PREFECT_API_URL={url} answered /health with HTTP {response.status_code}"
+    return None

@@ -10,16 +10,17 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 from pydantic import BaseModel
 
-from infra import paths
-from infra.identity import config_hash, stage_cache_key
-from infra.runs import ArtifactRef, Run, StageRecord, StageResult, utc_now
-from infra.storage import StorageError
+from spotlab.infra import paths
+from spotlab.infra.identity import config_hash, stage_cache_key
+from spotlab.infra.runs import ArtifactRef, Run, StageRecord, StageResult, utc_now
+from spotlab.infra.storage import StorageError
 
 log = logging.getLogger("spotlab.stages")
 
@@ -103,8 +104,11 @@ def execute_stage(
             run.record_stage(stage, record, list(inputs.values()), cached_from=source)
             return StageResult(artifacts=record.artifacts, metrics=record.metrics)
     started = utc_now()
+    log.info("stage %s: running", stage)
+    clock = time.perf_counter()
     ctx = StageContext(run=run, stage=stage, config=config, seed=seed, inputs=dict(inputs))
     result = fn(ctx)
+    log.info("stage %s: done in %.1f s", stage, time.perf_counter() - clock)
     record = StageRecord(
         artifacts=result.artifacts,
         metrics=result.metrics,

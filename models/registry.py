@@ -10,9 +10,9 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from models.cnn import CNNSmallConfig
-from models.mlp import MLPConfig
-from models.resnet import ResNet18Config
+from spotlab.models.cnn import CNNSmallConfig
+from spotlab.models.mlp import MLPConfig
+from spotlab.models.resnet import ResNet18Config
 
 MODELS = {cfg.model_fields["kind"].default: cfg for cfg in (MLPConfig, CNNSmallConfig, ResNet18Config)}
 

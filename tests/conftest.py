@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-import infra  # noqa: F401  - quiet Prefect defaults before anything imports prefect
+import spotlab.infra  # noqa: F401  - quiet Prefect defaults before anything imports prefect
 import prefect  # noqa: F401,E402  - configure Prefect's log handlers on the real streams, not a CliRunner's
 
 # The suite must be deterministic and single-threaded enough to share 2 cores with itself.

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from kubernetes import client as k8s
 
-from infra.identity import digest
-from infra.kube.work_pool import (
+from spotlab.infra.identity import digest
+from spotlab.infra.kube.work_pool import (
     IMAGE_ENV,
     NAMESPACE_ENV,
     S3_SECRET_ENV,
@@ -82,7 +82,7 @@ def worker_command(spec: DistributedJobSpec) -> list[str]:
         "--node-rank=$(JOB_COMPLETION_INDEX)",
         "--rdzv-backend=c10d",
         f"--rdzv-endpoint={spec.rendezvous}",
-        "-m", "tasks.distributed.worker",
+        "-m", "spotlab.tasks.distributed.worker",
         "--store", spec.store_url,
     ]
     if spec.endpoint_url:
@@ -221,7 +221,7 @@ def run_distributed_job(
     namespace: str | None = None,
     timeout_s: int = 3600,
 ) -> None:
-    """Run ``tasks.distributed.worker`` on ``workers`` pods (one process each) and return when all succeeded."""
+    """Run ``spotlab.tasks.distributed.worker`` on ``workers`` pods (one process each) and return when all succeeded."""
     if workers < 1:
         raise ValueError(f"workers={workers}: need at least one worker")
     if gpus_per_worker < 0:

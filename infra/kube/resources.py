@@ -19,7 +19,7 @@ class StageResources(BaseModel, frozen=True, extra="forbid"):
 
 
 def job_variables(resources: StageResources) -> dict[str, Any]:
-    """Job variables of the spotlab work-pool template (see infra.kube.work_pool) for ``resources``."""
+    """Job variables of the spotlab work-pool template (see spotlab.infra.kube.work_pool) for ``resources``."""
     variables: dict[str, Any] = {"gpu_limit": resources.gpus}
     if resources.cpu is not None:
         variables |= {"cpu_request": resources.cpu, "cpu_limit": resources.cpu}

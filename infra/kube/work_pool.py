@@ -4,8 +4,9 @@ It extends prefect-kubernetes' default template with what stage jobs need: ``gpu
 ``node_selector``, ``tolerations``, a RAM-backed ``/dev/shm`` (DataLoader workers exchange batches through it),
 a writable ``/tmp`` under a read-only root filesystem, non-root hardened containers, ``backoff_limit``,
 ``finished_job_ttl`` (ttlSecondsAfterFinished), and S3 credentials read from a Secret (``env`` ``valueFrom``, so
-no key ever appears in a deployment or a job variable). ``python -m infra.kube.work_pool`` rewrites the checked-in
-copy the Helm chart hands to the worker (a test fails when the two differ).
+no key ever appears in a deployment or a job variable). ``python -m spotlab.infra.kube.work_pool helm/spotlab/files/base-job-template.json``
+rewrites the checked-in copy the Helm chart hands to the worker (a test fails when the two differ); without a path
+it prints the template.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from kubernetes import client as k8s
 from prefect_kubernetes.worker import KubernetesWorkerVariables
 from pydantic import Field
 
-TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "helm" / "spotlab" / "files" / "base-job-template.json"
 CONTAINER = "prefect-job"
 S3_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION")
 # What a flow-run pod knows about its own job, so the train stage can launch a distributed job alike.
@@ -170,6 +170,8 @@ def render_json() -> str:
 
 
 if __name__ == "__main__":
-    TEMPLATE_PATH.parent.mkdir(parents=True, exist_ok=True)
-    TEMPLATE_PATH.write_text(render_json())
-    print(f"wrote {TEMPLATE_PATH}", file=sys.stderr)
+    if len(sys.argv) > 1:
+        Path(sys.argv[1]).write_text(render_json())
+        print(f"wrote {sys.argv[1]}", file=sys.stderr)
+    else:
+        sys.stdout.write(render_json())

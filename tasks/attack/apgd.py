@@ -8,8 +8,8 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from tasks.attack.base import AttackSettings, Batch, compact
-from tasks.attack.threat import project, random_start, steepest_direction
+from spotlab.tasks.attack.base import AttackSettings, Batch, compact
+from spotlab.tasks.attack.threat import project, random_start, steepest_direction
 
 
 def apgd_checkpoints(steps: int) -> list[int]:

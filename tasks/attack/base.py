@@ -17,9 +17,9 @@ import torch
 from pydantic import BaseModel, Field
 from torch import nn
 
-from tasks.attack.losses import LossName, attack_objective, succeeded
-from tasks.attack.targets import random_targets, top_k_targets
-from tasks.attack.threat import Norm, project, quantize
+from spotlab.tasks.attack.losses import LossName, attack_objective, succeeded
+from spotlab.tasks.attack.targets import random_targets, top_k_targets
+from spotlab.tasks.attack.threat import Norm, project, quantize
 
 
 @dataclass

@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from tasks.attack.base import AttackSettings, Batch, compact
-from tasks.attack.losses import md_loss
-from tasks.attack.threat import project
+from spotlab.tasks.attack.base import AttackSettings, Batch, compact
+from spotlab.tasks.attack.losses import md_loss
+from spotlab.tasks.attack.threat import project
 
 
 class CGDConfig(AttackSettings, frozen=True, extra="forbid"):

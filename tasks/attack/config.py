@@ -6,10 +6,10 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, Field
 
-from tasks.attack.apgd import APGDConfig
-from tasks.attack.cgd import CGDConfig
-from tasks.attack.metrics import RandomPerturbationConfig
-from tasks.attack.pgd import PGDConfig
+from spotlab.tasks.attack.apgd import APGDConfig
+from spotlab.tasks.attack.cgd import CGDConfig
+from spotlab.tasks.attack.metrics import RandomPerturbationConfig
+from spotlab.tasks.attack.pgd import PGDConfig
 
 ATTACKS = {cfg.model_fields["kind"].default: cfg for cfg in (PGDConfig, APGDConfig, CGDConfig)}
 

@@ -6,9 +6,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from tasks.attack.base import AttackResult, AttackSettings
-from tasks.attack.threat import norms
-from tasks.train.loop import predict
+from spotlab.tasks.attack.base import AttackResult, AttackSettings
+from spotlab.tasks.attack.threat import norms
+from spotlab.tasks.train.loop import predict
 
 
 def attack_label(attack: AttackSettings) -> str:

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from pydantic import BaseModel, Field
 from torch import nn
 
-from tasks.attack.threat import Norm, random_start
-from tasks.train.loop import predict
+from spotlab.tasks.attack.threat import Norm, random_start
+from spotlab.tasks.train.loop import predict
 
 
 def perturbed_outputs(model: nn.Module, x: torch.Tensor, eps: float, norm: Norm, bounds: tuple[float, float],

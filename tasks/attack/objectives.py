@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, Field
 from torch import nn
 
-from tasks.attack.threat import Norm, project, random_start, steepest_direction
+from spotlab.tasks.attack.threat import Norm, project, random_start, steepest_direction
 
 
 def _require_box(kind: str, task: str, bounds: tuple[float, float] | None) -> tuple[float, float]:

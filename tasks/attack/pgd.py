@@ -7,8 +7,8 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from tasks.attack.base import AttackSettings, Batch
-from tasks.attack.threat import project, random_start, steepest_direction
+from spotlab.tasks.attack.base import AttackSettings, Batch
+from spotlab.tasks.attack.threat import project, random_start, steepest_direction
 
 
 class PGDConfig(AttackSettings, frozen=True, extra="forbid"):

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import torch
 
-from infra.runs import StageResult
-from infra.stages import StageContext
-from models.registry import model_from_bytes
-from tasks.attack.config import AttackStageConfig
-from tasks.attack.evaluation import attack_label, evaluate_attacks
-from tasks.attack.plots import plot_examples
-from tasks.data.stage import load_prepared
-from tasks.study.report import markdown_table
-from tasks.train.loop import resolve_device
+from spotlab.infra.runs import StageResult
+from spotlab.infra.stages import StageContext
+from spotlab.models.registry import model_from_bytes
+from spotlab.tasks.attack.config import AttackStageConfig
+from spotlab.tasks.attack.evaluation import attack_label, evaluate_attacks
+from spotlab.tasks.attack.plots import plot_examples
+from spotlab.tasks.data.stage import load_prepared
+from spotlab.tasks.study.report import markdown_table
+from spotlab.tasks.train.loop import resolve_device
 
 STAGE = "attack"
 

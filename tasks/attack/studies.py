@@ -14,22 +14,22 @@ import torch
 from pydantic import BaseModel, Field
 from scipy.stats import binomtest
 
-from models.cnn import CNNSmallConfig
-from models.mlp import MLPConfig
-from models.registry import ModelConfig
-from tasks.attack.apgd import APGDConfig
-from tasks.attack.cgd import CGDConfig
-from tasks.attack.metrics import random_perturbation_metrics
-from tasks.attack.objectives import PGDATConfig, PRLConfig
-from tasks.attack.pgd import PGDConfig
-from tasks.attack.plots import plot_success_vs_eps
-from tasks.attack.targets import random_targets
-from tasks.study.report import Claim, StudyReport
-from tasks.train.config import TrainConfig
-from tasks.train.loop import predict
-from tasks.train.recipes import train_model
-from tasks.train.objectives import ERMConfig
-from tasks.train.optimizers import AdamConfig
+from spotlab.models.cnn import CNNSmallConfig
+from spotlab.models.mlp import MLPConfig
+from spotlab.models.registry import ModelConfig
+from spotlab.tasks.attack.apgd import APGDConfig
+from spotlab.tasks.attack.cgd import CGDConfig
+from spotlab.tasks.attack.metrics import random_perturbation_metrics
+from spotlab.tasks.attack.objectives import PGDATConfig, PRLConfig
+from spotlab.tasks.attack.pgd import PGDConfig
+from spotlab.tasks.attack.plots import plot_success_vs_eps
+from spotlab.tasks.attack.targets import random_targets
+from spotlab.tasks.study.report import Claim, StudyReport
+from spotlab.tasks.train.config import TrainConfig
+from spotlab.tasks.train.loop import predict
+from spotlab.tasks.train.recipes import train_model
+from spotlab.tasks.train.objectives import ERMConfig
+from spotlab.tasks.train.optimizers import AdamConfig
 
 
 def mcnemar_p(first: torch.Tensor, second: torch.Tensor) -> float:

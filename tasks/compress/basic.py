@@ -7,7 +7,7 @@ from typing import Literal
 import torch
 from pydantic import BaseModel
 
-from tasks.compress.base import Compressor, Payload
+from spotlab.tasks.compress.base import Compressor, Payload
 
 
 class Identity(Compressor):

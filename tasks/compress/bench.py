@@ -10,8 +10,8 @@ from typing import Any
 import torch
 from pydantic import BaseModel
 
-from tasks.compress.base import Compressor
-from tasks.compress.config import COMPRESSORS
+from spotlab.tasks.compress.base import Compressor
+from spotlab.tasks.compress.config import COMPRESSORS
 
 
 def config_for(method: str, bits: float, ratio: float) -> BaseModel:

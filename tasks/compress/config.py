@@ -7,11 +7,11 @@ from typing import Annotated, Union
 
 from pydantic import Field
 
-from tasks.compress.basic import FP16Config, NoCompressionConfig
-from tasks.compress.eden import EdenConfig
-from tasks.compress.powersgd import PowerSGDConfig
-from tasks.compress.qsgd import QSGDConfig
-from tasks.compress.sparse import RandomBlockConfig, RandomKConfig, TopKConfig
+from spotlab.tasks.compress.basic import FP16Config, NoCompressionConfig
+from spotlab.tasks.compress.eden import EdenConfig
+from spotlab.tasks.compress.powersgd import PowerSGDConfig
+from spotlab.tasks.compress.qsgd import QSGDConfig
+from spotlab.tasks.compress.sparse import RandomBlockConfig, RandomKConfig, TopKConfig
 
 COMPRESSORS = {
     cfg.model_fields["kind"].default: cfg

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from pydantic import BaseModel, Field, model_validator
 
-from tasks.compress.base import Compressor, Payload, derive_seed, generator
-from tasks.compress.bitpack import pack, packed_bytes, unpack
-from tasks.compress.hadamard import fwht
-from tasks.compress.lloyd_max import lloyd_max
+from spotlab.tasks.compress.base import Compressor, Payload, derive_seed, generator
+from spotlab.tasks.compress.bitpack import pack, packed_bytes, unpack
+from spotlab.tasks.compress.hadamard import fwht
+from spotlab.tasks.compress.lloyd_max import lloyd_max
 
 # Independent random streams derived from one payload seed.
 ROTATION, SUBSAMPLE, MIX, LOSS = 1, 2, 3, 4

@@ -16,7 +16,7 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, Field
 
-from tasks.compress.base import Compressor, Payload, generator
+from spotlab.tasks.compress.base import Compressor, Payload, generator
 
 
 def matrix_shape(numel: int) -> tuple[int, int]:

@@ -11,8 +11,8 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, Field
 
-from tasks.compress.base import Compressor, Payload, derive_seed, generator
-from tasks.compress.bitpack import pack, unpack
+from spotlab.tasks.compress.base import Compressor, Payload, derive_seed, generator
+from spotlab.tasks.compress.bitpack import pack, unpack
 
 
 class QSGD(Compressor):

@@ -12,7 +12,7 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, Field
 
-from tasks.compress.base import Compressor, Payload, generator
+from spotlab.tasks.compress.base import Compressor, Payload, generator
 
 
 def kept(numel: int, ratio: float) -> int:

@@ -17,11 +17,11 @@ import torch
 from matplotlib.figure import Figure
 from pydantic import BaseModel, Field
 
-from tasks.compress.base import Compressor, derive_seed, generator
-from tasks.compress.eden import ROTATION, EdenConfig, flip_signs
-from tasks.compress.hadamard import fwht
-from tasks.compress.lloyd_max import unbiased_vnmse
-from tasks.study.report import Claim, StudyReport
+from spotlab.tasks.compress.base import Compressor, derive_seed, generator
+from spotlab.tasks.compress.eden import ROTATION, EdenConfig, flip_signs
+from spotlab.tasks.compress.hadamard import fwht
+from spotlab.tasks.compress.lloyd_max import unbiased_vnmse
+from spotlab.tasks.study.report import Claim, StudyReport
 
 PAPER_VNMSE = {0.5: 2.142, 1.0: 0.5708, 2.0: 0.1331, 3.0: 0.0358, 4.0: 0.0096}
 

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.datasets import load_digits, make_classification, make_regression
 from sklearn.model_selection import train_test_split
 
-from tasks.data.config import (
+from spotlab.tasks.data.config import (
     DataConfig,
     DigitsConfig,
     SyntheticClassificationConfig,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from infra.runs import StageResult
-from infra.stages import StageContext
-from tasks.data.datasets import DatasetInfo, Splits, prepare, splits_from_arrays
+from spotlab.infra.runs import StageResult
+from spotlab.infra.stages import StageContext
+from spotlab.tasks.data.datasets import DatasetInfo, Splits, prepare, splits_from_arrays
 
 STAGE = "prep"
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from tasks.compress.base import Compressor, Payload
+from spotlab.tasks.compress.base import Compressor, Payload
 
 
 class Collective(ABC):

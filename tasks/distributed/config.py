@@ -11,9 +11,9 @@ from typing import Annotated, Iterable, Literal, Union
 
 from pydantic import BaseModel, Field, model_validator
 
-from tasks.compress.basic import NoCompressionConfig
-from tasks.compress.config import CompressorConfig
-from tasks.distributed.feedback import CompressedMean, DetachedErrorFeedback, ErrorFeedback
+from spotlab.tasks.compress.basic import NoCompressionConfig
+from spotlab.tasks.compress.config import CompressorConfig
+from spotlab.tasks.distributed.feedback import CompressedMean, DetachedErrorFeedback, ErrorFeedback
 
 
 class NoFeedbackConfig(BaseModel, frozen=True, extra="forbid"):

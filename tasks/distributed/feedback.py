@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Iterator
 
 import torch
 
-from tasks.distributed.collective import CompressedMean
+from spotlab.tasks.distributed.collective import CompressedMean
 
 
 class ErrorFeedback(torch.optim.Optimizer):

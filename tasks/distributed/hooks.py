@@ -10,7 +10,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from tasks.distributed.collective import CompressedMean
+from spotlab.tasks.distributed.collective import CompressedMean
 
 
 @dataclass

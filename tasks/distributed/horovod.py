@@ -10,9 +10,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from tasks.compress.base import Payload
-from tasks.distributed.collective import Collective, CompressedMean, step_seed
-from tasks.train.objectives import Objective
+from spotlab.tasks.compress.base import Payload
+from spotlab.tasks.distributed.collective import Collective, CompressedMean, step_seed
+from spotlab.tasks.train.objectives import Objective
 
 
 class HorovodCollective(Collective):

@@ -14,12 +14,12 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from tasks.distributed.collective import Collective, CompressedMean
-from tasks.distributed.config import DistributedConfig
-from tasks.distributed.feedback import ErrorFeedback
-from tasks.distributed.hooks import powersgd_wire_bytes, register_compressed_mean, register_powersgd
-from tasks.train.loop import train_step
-from tasks.train.objectives import Objective
+from spotlab.tasks.distributed.collective import Collective, CompressedMean
+from spotlab.tasks.distributed.config import DistributedConfig
+from spotlab.tasks.distributed.feedback import ErrorFeedback
+from spotlab.tasks.distributed.hooks import powersgd_wire_bytes, register_compressed_mean, register_powersgd
+from spotlab.tasks.train.loop import train_step
+from spotlab.tasks.train.objectives import Objective
 
 
 class DataParallel:
@@ -49,7 +49,7 @@ class DataParallel:
         if feedback.kind != "none":
             return model, feedback.build(params, optimizer_config, self.exchange)
         if self.config.backend == "horovod":
-            from tasks.distributed.horovod import backward_then_step, distributed_optimizer
+            from spotlab.tasks.distributed.horovod import backward_then_step, distributed_optimizer
 
             self.local_step = backward_then_step
             return model, distributed_optimizer(model, optimizer_config.build(params), self.exchange)

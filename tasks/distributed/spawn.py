@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from tasks.distributed.collective import TorchCollective
+from spotlab.tasks.distributed.collective import TorchCollective
 
 
 def _worker(rank: int, fn: Callable, world: int, folder: str, args: tuple) -> None:
@@ -32,7 +32,7 @@ def run_workers(fn: Callable[..., Any], workers: int, *args: Any) -> list[Any]:
     would copy whatever threads it holds (Prefect's, torch's pools) into a half-dead state.
     """
     # torch._dynamo is what DistributedDataParallel imports on first use (~900 modules, seconds per worker).
-    mp.set_forkserver_preload(["torch", "torch._dynamo", "tasks.distributed.training"])
+    mp.set_forkserver_preload(["torch", "torch._dynamo", "spotlab.tasks.distributed.training"])
     with tempfile.TemporaryDirectory(prefix="spotlab-workers-") as folder:
         mp.start_processes(_worker, args=(fn, workers, folder, args), nprocs=workers, start_method="forkserver")
         return [torch.load(Path(folder) / f"result-{r}.pt", weights_only=False) for r in range(workers)]

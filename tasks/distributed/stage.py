@@ -2,7 +2,7 @@
 
 The spec (an artifact of the train stage) holds everything a worker needs to find its inputs from any machine:
 the train config, the seed, the input references and the run id. Workers run ``python -m
-tasks.distributed.worker --store URL [--endpoint-url E] --spec KEY``, started by torchrun (local), horovodrun
+spotlab.tasks.distributed.worker --store URL [--endpoint-url E] --spec KEY``, started by torchrun (local), horovodrun
 (local, backend horovod) or an Indexed Job (kubernetes); rank 0 puts the stage result at the spec's
 ``result_key``.
 """
@@ -17,15 +17,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from infra import paths
-from infra.runs import ArtifactRef, StageResult
-from infra.stages import StageContext
+from spotlab.infra import paths
+from spotlab.infra.runs import ArtifactRef, StageResult
+from spotlab.infra.stages import StageContext
 
 log = logging.getLogger("spotlab.distributed")
 
 
 def worker_command(store_url: str, endpoint_url: str | None, spec_key: str) -> list[str]:
-    command = ["-m", "tasks.distributed.worker", "--store", store_url, "--spec", spec_key]
+    command = ["-m", "spotlab.tasks.distributed.worker", "--store", store_url, "--spec", spec_key]
     return command + (["--endpoint-url", endpoint_url] if endpoint_url else [])
 
 
@@ -56,7 +56,7 @@ def launch(ctx: StageContext) -> StageResult:
     spec_ref = ctx.write_json("launch.json", spec)
     spec_key = store.key_of(spec_ref.uri)
     if cfg.launcher == "kubernetes":
-        from infra.kube.distributed import run_distributed_job
+        from spotlab.infra.kube.distributed import run_distributed_job
 
         run_distributed_job(
             run_id=ctx.run.run_id, store_url=store.url, endpoint_url=endpoint_url, spec_key=spec_key,

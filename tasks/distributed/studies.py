@@ -12,13 +12,13 @@ from typing import ClassVar, Literal
 import matplotlib
 from pydantic import BaseModel, Field
 
-from tasks.compress.basic import NoCompressionConfig
-from tasks.compress.sparse import RandomBlockConfig
-from tasks.distributed.config import DEFConfig, DistributedConfig, EFConfig, NoFeedbackConfig
-from tasks.distributed.spawn import run_workers
-from tasks.distributed.training import train_worker
-from tasks.study.report import Claim, StudyReport
-from tasks.train.config import TrainConfig
+from spotlab.tasks.compress.basic import NoCompressionConfig
+from spotlab.tasks.compress.sparse import RandomBlockConfig
+from spotlab.tasks.distributed.config import DEFConfig, DistributedConfig, EFConfig, NoFeedbackConfig
+from spotlab.tasks.distributed.spawn import run_workers
+from spotlab.tasks.distributed.training import train_worker
+from spotlab.tasks.study.report import Claim, StudyReport
+from spotlab.tasks.train.config import TrainConfig
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

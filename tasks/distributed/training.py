@@ -1,5 +1,5 @@
 """Train one worker's part of a data-parallel run and score it (for the study and the tests, through
-:func:`tasks.distributed.spawn.run_workers`; the train stage adds checkpoints and artifacts around the same steps)."""
+:func:`spotlab.tasks.distributed.spawn.run_workers`; the train stage adds checkpoints and artifacts around the same steps)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from dataclasses import asdict
 
 import torch
 
-from models.registry import build_model
-from tasks.distributed.collective import Collective
-from tasks.distributed.parallel import DataParallel
-from tasks.train.config import TrainConfig
-from tasks.train.loop import evaluate_split, fit
-from tasks.train.schedules import build_scheduler
+from spotlab.models.registry import build_model
+from spotlab.tasks.distributed.collective import Collective
+from spotlab.tasks.distributed.parallel import DataParallel
+from spotlab.tasks.train.config import TrainConfig
+from spotlab.tasks.train.loop import evaluate_split, fit
+from spotlab.tasks.train.schedules import build_scheduler
 
 
 def train_worker(collective: Collective, cfg: TrainConfig, splits, info, seed: int) -> dict:

@@ -1,8 +1,8 @@
-"""Distributed worker entry point: ``python -m tasks.distributed.worker --store URL [--endpoint-url E] --spec KEY``.
+"""Distributed worker entry point: ``python -m spotlab.tasks.distributed.worker --store URL [--endpoint-url E] --spec KEY``.
 
 Started by torchrun (rank and rendezvous from its environment variables: gloo on CPU, NCCL on GPU), by
 ``horovodrun --gloo`` for the horovod backend, or by the Kubernetes Indexed Job. Reads the launch spec, runs the
-train stage's :func:`tasks.train.stage.train` with this worker's share, and on rank 0 stores the stage result.
+train stage's :func:`spotlab.tasks.train.stage.train` with this worker's share, and on rank 0 stores the stage result.
 """
 
 from __future__ import annotations
@@ -14,19 +14,19 @@ import os
 import torch
 import torch.distributed as dist
 
-from infra.runs import ArtifactRef, Run
-from infra.stages import StageContext
-from infra.storage import open_store
-from tasks.distributed.collective import Collective, TorchCollective
-from tasks.distributed.parallel import DataParallel
-from tasks.train import stage as train_stage
-from tasks.train.config import TrainConfig
-from tasks.train.loop import resolve_device
+from spotlab.infra.runs import ArtifactRef, Run
+from spotlab.infra.stages import StageContext
+from spotlab.infra.storage import open_store
+from spotlab.tasks.distributed.collective import Collective, TorchCollective
+from spotlab.tasks.distributed.parallel import DataParallel
+from spotlab.tasks.train import stage as train_stage
+from spotlab.tasks.train.config import TrainConfig
+from spotlab.tasks.train.loop import resolve_device
 
 
 def join(backend: str, device: torch.device) -> Collective:
     if backend == "horovod":
-        from tasks.distributed.horovod import HorovodCollective
+        from spotlab.tasks.distributed.horovod import HorovodCollective
 
         collective = HorovodCollective()
         local_rank = collective.hvd.local_rank()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from infra.runs import StageResult
-from infra.stages import StageContext
-from models.registry import model_from_bytes
-from tasks.data.stage import load_prepared
-from tasks.evaluate.metrics import classification_metrics, regression_metrics
-from tasks.train.loop import predict
+from spotlab.infra.runs import StageResult
+from spotlab.infra.stages import StageContext
+from spotlab.models.registry import model_from_bytes
+from spotlab.tasks.data.stage import load_prepared
+from spotlab.tasks.evaluate.metrics import classification_metrics, regression_metrics
+from spotlab.tasks.train.loop import predict
 
 STAGE = "evaluate"
 

@@ -14,9 +14,9 @@ import torch  # noqa: E402
 from pydantic import BaseModel, Field  # noqa: E402
 from torch import nn  # noqa: E402
 
-from tasks.landscape.hessian import hessian_trace, top_eigenvalue  # noqa: E402
-from tasks.landscape.sharpness import local_energy, m_sharpness  # noqa: E402
-from tasks.train.objectives import task_loss  # noqa: E402
+from spotlab.tasks.landscape.hessian import hessian_trace, top_eigenvalue  # noqa: E402
+from spotlab.tasks.landscape.sharpness import local_energy, m_sharpness  # noqa: E402
+from spotlab.tasks.train.objectives import task_loss  # noqa: E402
 
 
 def loss_and_error(task: str):

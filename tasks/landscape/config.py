@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from tasks.landscape.analyses import AnalysisConfig, FlatnessConfig, HessianConfig, SharpnessConfig
+from spotlab.tasks.landscape.analyses import AnalysisConfig, FlatnessConfig, HessianConfig, SharpnessConfig
 
 
 class LandscapeStageConfig(BaseModel, frozen=True, extra="forbid"):

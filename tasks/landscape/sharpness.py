@@ -17,7 +17,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 from torch import nn
 
-from tasks.landscape.hessian import LossFn, trainable
+from spotlab.tasks.landscape.hessian import LossFn, trainable
 
 
 @contextlib.contextmanager

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from infra.runs import StageResult
-from infra.stages import StageContext
-from models.registry import model_from_bytes
-from tasks.data.stage import load_prepared
-from tasks.study.report import markdown_table
+from spotlab.infra.runs import StageResult
+from spotlab.infra.stages import StageContext
+from spotlab.models.registry import model_from_bytes
+from spotlab.tasks.data.stage import load_prepared
+from spotlab.tasks.study.report import markdown_table
 
 STAGE = "landscape"
 

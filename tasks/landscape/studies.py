@@ -16,15 +16,15 @@ from pydantic import BaseModel, Field  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 from torch import nn  # noqa: E402
 
-from tasks.landscape import diagonal, toroids  # noqa: E402
-from tasks.landscape.analyses import HessianConfig, loss_and_error  # noqa: E402
-from tasks.landscape.sharpness import local_energy  # noqa: E402
-from tasks.study.report import Claim, StudyReport  # noqa: E402
-from tasks.train.config import TrainConfig  # noqa: E402
-from tasks.train.recipes import test_accuracy, train_model  # noqa: E402
-from tasks.train.objectives import task_loss  # noqa: E402
-from tasks.train.optimizers import OptimizerConfig, SGDConfig  # noqa: E402
-from tasks.train.sam import ASAMConfig, FisherSAMConfig, SAMConfig  # noqa: E402
+from spotlab.tasks.landscape import diagonal, toroids  # noqa: E402
+from spotlab.tasks.landscape.analyses import HessianConfig, loss_and_error  # noqa: E402
+from spotlab.tasks.landscape.sharpness import local_energy  # noqa: E402
+from spotlab.tasks.study.report import Claim, StudyReport  # noqa: E402
+from spotlab.tasks.train.config import TrainConfig  # noqa: E402
+from spotlab.tasks.train.recipes import test_accuracy, train_model  # noqa: E402
+from spotlab.tasks.train.objectives import task_loss  # noqa: E402
+from spotlab.tasks.train.optimizers import OptimizerConfig, SGDConfig  # noqa: E402
+from spotlab.tasks.train.sam import ASAMConfig, FisherSAMConfig, SAMConfig  # noqa: E402
 
 
 def test_error(model: nn.Module, splits, info) -> float:

@@ -1,6 +1,6 @@
 """Prefect task wrapper of the ``landscape`` stage."""
 
-from infra.orchestration import stage_task
-from tasks.landscape import stage
+from spotlab.infra.orchestration import stage_task
+from spotlab.tasks.landscape import stage
 
 landscape_task = stage_task(stage.STAGE, stage.run)

@@ -23,7 +23,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from models.registry import Normalize
+from spotlab.models.registry import Normalize
 
 Layers = dict[str, tuple[torch.Tensor, torch.Tensor | None]]
 _HOMOGENEOUS = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Flatten, nn.Identity, Normalize)

@@ -6,8 +6,8 @@ from typing import Annotated, Union
 
 from pydantic import BaseModel, Field
 
-from tasks.prune.pacnet import PACNetConfig
-from tasks.prune.pruners import (
+from spotlab.tasks.prune.pacnet import PACNetConfig
+from spotlab.tasks.prune.pruners import (
     GlobalMagnitudeConfig,
     IMPConfig,
     LayerMagnitudeConfig,

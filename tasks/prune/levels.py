@@ -12,9 +12,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from torch import nn  # noqa: E402
 
-from tasks.prune.masks import Masks, bake, current_masks, sparsity_report  # noqa: E402
-from tasks.prune.spectra import LayerSpectrum, layer_spectrum  # noqa: E402
-from tasks.prune.training import PruneData  # noqa: E402
+from spotlab.tasks.prune.masks import Masks, bake, current_masks, sparsity_report  # noqa: E402
+from spotlab.tasks.prune.spectra import LayerSpectrum, layer_spectrum  # noqa: E402
+from spotlab.tasks.prune.training import PruneData  # noqa: E402
 
 
 @dataclass

@@ -23,9 +23,9 @@ from pydantic import BaseModel, Field
 from torch import nn
 from torch.nn.utils import parametrize
 
-from tasks.prune.masks import Masks, apply_masks, bake, dense_masks
-from tasks.prune.selection import Scope, magnitude_scores, prune_lowest
-from tasks.prune.training import PruneData, RetrainConfig
+from spotlab.tasks.prune.masks import Masks, apply_masks, bake, dense_masks
+from spotlab.tasks.prune.selection import Scope, magnitude_scores, prune_lowest
+from spotlab.tasks.prune.training import PruneData, RetrainConfig
 
 
 class CalibrationMask(nn.Module):

@@ -16,10 +16,10 @@ import torch
 from pydantic import BaseModel, Field, model_validator
 from torch import nn
 
-from tasks.prune.masks import Masks, apply_masks, dense_masks
-from tasks.prune.selection import Scope, magnitude_scores, prune_lowest, random_scores
-from tasks.prune.spectra import ramanujan_gap
-from tasks.prune.training import PruneData, RetrainConfig
+from spotlab.tasks.prune.masks import Masks, apply_masks, dense_masks
+from spotlab.tasks.prune.selection import Scope, magnitude_scores, prune_lowest, random_scores
+from spotlab.tasks.prune.spectra import ramanujan_gap
+from spotlab.tasks.prune.training import PruneData, RetrainConfig
 
 _EXCLUDE_OUTPUT = Field(True, description="Leave the output (last Linear) layer dense, as OpenLTH does.")
 

@@ -11,7 +11,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from tasks.prune.masks import Masks
+from spotlab.tasks.prune.masks import Masks
 
 Scope = Literal["global", "layer"]
 

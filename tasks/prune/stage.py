@@ -13,14 +13,14 @@ import io
 import torch
 from pydantic import TypeAdapter
 
-from infra.runs import StageResult
-from infra.stages import StageContext
-from models.registry import ModelConfig, model_from_bytes, model_to_bytes
-from tasks.data.stage import load_prepared
-from tasks.prune.levels import level_rows, plot_levels, run_levels, spectra_rows
-from tasks.prune.masks import sparsity_report
-from tasks.prune.training import PruneData
-from tasks.study.report import markdown_table
+from spotlab.infra.runs import StageResult
+from spotlab.infra.stages import StageContext
+from spotlab.models.registry import ModelConfig, model_from_bytes, model_to_bytes
+from spotlab.tasks.data.stage import load_prepared
+from spotlab.tasks.prune.levels import level_rows, plot_levels, run_levels, spectra_rows
+from spotlab.tasks.prune.masks import sparsity_report
+from spotlab.tasks.prune.training import PruneData
+from spotlab.tasks.study.report import markdown_table
 
 STAGE = "prune"
 

@@ -17,17 +17,17 @@ import torch
 from pydantic import BaseModel, Field
 from sklearn.datasets import make_friedman1
 
-from models.mlp import MLPConfig
-from models.registry import build_model
-from tasks.data.config import DataConfig, DigitsConfig
-from tasks.data.datasets import DatasetInfo, Splits, prepare
-from tasks.prune.levels import LevelResult, plot_levels, run_levels
-from tasks.prune.pacnet import PACNetConfig, l2_sp_penalty, recover_source
-from tasks.prune.pruners import IMPConfig, RamanujanIMPConfig
-from tasks.prune.training import PruneData, RetrainConfig
-from tasks.study.report import Claim, StudyReport
-from tasks.train.optimizers import AdamConfig, SGDConfig
-from tasks.train.schedules import ConstantScheduleConfig
+from spotlab.models.mlp import MLPConfig
+from spotlab.models.registry import build_model
+from spotlab.tasks.data.config import DataConfig, DigitsConfig
+from spotlab.tasks.data.datasets import DatasetInfo, Splits, prepare
+from spotlab.tasks.prune.levels import LevelResult, plot_levels, run_levels
+from spotlab.tasks.prune.pacnet import PACNetConfig, l2_sp_penalty, recover_source
+from spotlab.tasks.prune.pruners import IMPConfig, RamanujanIMPConfig
+from spotlab.tasks.prune.training import PruneData, RetrainConfig
+from spotlab.tasks.study.report import Claim, StudyReport
+from spotlab.tasks.train.optimizers import AdamConfig, SGDConfig
+from spotlab.tasks.train.schedules import ConstantScheduleConfig
 
 
 def _fresh_model(config: MLPConfig, info: DatasetInfo, seed: int) -> torch.nn.Module:

@@ -13,11 +13,11 @@ import torch
 from pydantic import BaseModel, Field
 from torch import nn
 
-from tasks.data.datasets import DatasetInfo, Splits
-from tasks.train.loop import EpochMetrics, evaluate_split, fit
-from tasks.train.objectives import Objective, task_loss
-from tasks.train.optimizers import OptimizerConfig, SGDConfig
-from tasks.train.schedules import CosineScheduleConfig, ScheduleConfig, build_scheduler
+from spotlab.tasks.data.datasets import DatasetInfo, Splits
+from spotlab.tasks.train.loop import EpochMetrics, evaluate_split, fit
+from spotlab.tasks.train.objectives import Objective, task_loss
+from spotlab.tasks.train.optimizers import OptimizerConfig, SGDConfig
+from spotlab.tasks.train.schedules import CosineScheduleConfig, ScheduleConfig, build_scheduler
 
 
 class RetrainConfig(BaseModel, frozen=True, extra="forbid"):

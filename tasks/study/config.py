@@ -7,12 +7,12 @@ from typing import Annotated, Union
 
 from pydantic import Field
 
-from tasks.attack.studies import CGDComparisonConfig, PRLComparisonConfig
-from tasks.compress.studies import EdenVNMSEConfig
-from tasks.distributed.studies import DEFvsEFConfig
-from tasks.landscape.studies import DiagonalSAMConfig, SAMComparisonConfig, ToroidsConfig
-from tasks.prune.studies import PACNetTransferConfig, RamanujanTicketsConfig
-from tasks.study.seeds import SeedSweepConfig
+from spotlab.tasks.attack.studies import CGDComparisonConfig, PRLComparisonConfig
+from spotlab.tasks.compress.studies import EdenVNMSEConfig
+from spotlab.tasks.distributed.studies import DEFvsEFConfig
+from spotlab.tasks.landscape.studies import DiagonalSAMConfig, SAMComparisonConfig, ToroidsConfig
+from spotlab.tasks.prune.studies import PACNetTransferConfig, RamanujanTicketsConfig
+from spotlab.tasks.study.seeds import SeedSweepConfig
 
 STUDIES = {cfg.model_fields["kind"].default: cfg for cfg in (SeedSweepConfig, SAMComparisonConfig, DiagonalSAMConfig, ToroidsConfig,
                                                             RamanujanTicketsConfig, PACNetTransferConfig, CGDComparisonConfig, PRLComparisonConfig, DEFvsEFConfig, EdenVNMSEConfig)}

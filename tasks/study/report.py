@@ -30,18 +30,31 @@ class StudyReport:
     notes: str = ""
 
 
+def significant(value: Any, digits: int = 4) -> Any:
+    """``value`` with every float (also inside lists and dicts) rounded to ``digits`` significant digits, for
+    tables people read (0.0009193880617735928 -> 0.0009194); the stored JSON keeps full precision."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: significant(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(significant(v, digits) for v in value)
+    return value
+
+
+def cell_text(value: Any) -> str:
+    """How a table shows one value: floats to 4 significant digits, containers with rounded members."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(significant(value))
+
+
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "_(empty)_\n"
     columns = list(dict.fromkeys(k for row in rows for k in row))
-
-    def cell(value: Any) -> str:
-        if isinstance(value, float):
-            return f"{value:.4g}"
-        return str(value)
-
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell_text(row.get(c, "")) for c in columns) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 

@@ -11,9 +11,9 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from tasks.study.report import Claim, StudyReport
-from tasks.train.config import TrainConfig
-from tasks.train.recipes import test_accuracy, train_model
+from spotlab.tasks.study.report import Claim, StudyReport
+from spotlab.tasks.train.config import TrainConfig
+from spotlab.tasks.train.recipes import test_accuracy, train_model
 
 
 class SeedSweepConfig(BaseModel, frozen=True, extra="forbid"):

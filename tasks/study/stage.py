@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from infra.runs import StageResult
-from infra.stages import StageContext
-from tasks.data.stage import load_prepared
-from tasks.study.report import markdown_table, report_markdown
+from spotlab.infra.runs import StageResult
+from spotlab.infra.stages import StageContext
+from spotlab.tasks.data.stage import load_prepared
+from spotlab.tasks.study.report import markdown_table, report_markdown
 
 STAGE = "study"
 

@@ -6,12 +6,12 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from models.mlp import MLPConfig
-from models.registry import ModelConfig
-from tasks.distributed.config import DistributedConfig
-from tasks.train.objectives import ERMConfig, ObjectiveConfig
-from tasks.train.optimizers import OptimizerConfig, SGDConfig
-from tasks.train.schedules import CosineScheduleConfig, ScheduleConfig
+from spotlab.models.mlp import MLPConfig
+from spotlab.models.registry import ModelConfig
+from spotlab.tasks.distributed.config import DistributedConfig
+from spotlab.tasks.train.objectives import ERMConfig, ObjectiveConfig
+from spotlab.tasks.train.optimizers import OptimizerConfig, SGDConfig
+from spotlab.tasks.train.schedules import CosineScheduleConfig, ScheduleConfig
 
 
 class TrainConfig(BaseModel, frozen=True, extra="forbid"):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
@@ -16,7 +15,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from tasks.train.objectives import Objective, task_loss
+from spotlab.tasks.progress import advance
+from spotlab.tasks.train.objectives import Objective, task_loss
 
 log = logging.getLogger("spotlab.train")
 
@@ -112,7 +112,6 @@ def fit(
     history = list(history or [])
     device = next(model.parameters()).device
     x_train, y_train = train
-    progress = _Progress(epochs, start_epoch)
     for epoch in range(start_epoch, epochs):
         started = time.perf_counter()
         model.train()
@@ -137,32 +136,10 @@ def fit(
                 seconds=time.perf_counter() - started,
             )
         )
-        progress.update(history[-1], step_loss=total / max(count, 1))
+        step_loss = total / max(count, 1)
+        log.debug("epoch %d: %s", epoch + 1,
+                  ", ".join(f"{k}={v:.4g}" for k, v in asdict(history[-1]).items() if isinstance(v, float)))
+        advance("epoch", epoch + 1, epochs, f"loss {step_loss:.4g}")
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, history)
-    progress.close()
     return history
-
-
-class _Progress:
-    """A rich progress bar on an interactive terminal, one plain log line per epoch otherwise."""
-
-    def __init__(self, epochs: int, start_epoch: int):
-        self.bar = None
-        if sys.stderr.isatty():
-            from rich.progress import Progress
-
-            self.bar = Progress(transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("train", total=epochs, completed=start_epoch)
-
-    def update(self, metrics: EpochMetrics, step_loss: float) -> None:
-        text = ", ".join(f"{k}={v:.4g}" for k, v in asdict(metrics).items() if isinstance(v, float))
-        if self.bar is not None:
-            self.bar.update(self.task, advance=1, description=f"epoch {metrics.epoch} loss {step_loss:.4f}")
-        else:
-            log.info("epoch %d: %s", metrics.epoch, text)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, Field
 from torch import nn
 
-from tasks.attack.objectives import PGDATConfig, PRLConfig, TRADESConfig
+from spotlab.tasks.attack.objectives import PGDATConfig, PRLConfig, TRADESConfig
 
 Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -31,7 +31,7 @@ class AdamConfig(BaseModel, frozen=True, extra="forbid"):
         return torch.optim.Adam(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
 
 
-from tasks.train.sam import SAM_FAMILY  # noqa: E402 - the SAM family wraps the base optimizers above
+from spotlab.tasks.train.sam import SAM_FAMILY  # noqa: E402 - the SAM family wraps the base optimizers above
 
 OPTIMIZERS = {cfg.model_fields["kind"].default: cfg for cfg in (SGDConfig, AdamConfig, *SAM_FAMILY)}
 

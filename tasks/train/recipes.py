@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.registry import build_model
-from tasks.train.config import TrainConfig
-from tasks.train.loop import evaluate_split, fit
-from tasks.train.schedules import build_scheduler
+from spotlab.models.registry import build_model
+from spotlab.tasks.train.config import TrainConfig
+from spotlab.tasks.train.loop import evaluate_split, fit
+from spotlab.tasks.train.schedules import build_scheduler
 
 
 def train_model(cfg: TrainConfig, splits, info, seed: int) -> nn.Module:

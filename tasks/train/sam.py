@@ -244,8 +244,8 @@ class MSAMConfig(BaseModel, frozen=True, extra="forbid"):
 
 SAM_FAMILY = (SAMConfig, ASAMConfig, FisherSAMConfig, MSAMConfig)
 
-# Imported last: tasks.train.optimizers registers this family, so it imports this module after its base configs.
-from tasks.train.optimizers import AdamConfig, SGDConfig  # noqa: E402
+# Imported last: spotlab.tasks.train.optimizers registers this family, so it imports this module after its base configs.
+from spotlab.tasks.train.optimizers import AdamConfig, SGDConfig  # noqa: E402
 
 BaseOptimizerConfig = Annotated[Union[SGDConfig, AdamConfig], Field(discriminator="kind")]
 for _config in SAM_FAMILY:

@@ -14,16 +14,16 @@ from dataclasses import asdict
 
 import torch
 
-from infra import paths
-from infra.runs import StageResult
-from infra.stages import StageContext
-from models.registry import build_model, model_to_bytes
-from tasks.data.stage import load_prepared
-from tasks.distributed.parallel import DataParallel
-from tasks.train.config import TrainConfig
-from tasks.train.loop import EpochMetrics, capture_rng, fit, resolve_device, restore_rng, train_step
-from tasks.train.plots import plot_curves
-from tasks.train.schedules import build_scheduler
+from spotlab.infra import paths
+from spotlab.infra.runs import StageResult
+from spotlab.infra.stages import StageContext
+from spotlab.models.registry import build_model, model_to_bytes
+from spotlab.tasks.data.stage import load_prepared
+from spotlab.tasks.distributed.parallel import DataParallel
+from spotlab.tasks.train.config import TrainConfig
+from spotlab.tasks.train.loop import EpochMetrics, capture_rng, fit, resolve_device, restore_rng, train_step
+from spotlab.tasks.train.plots import plot_curves
+from spotlab.tasks.train.schedules import build_scheduler
 
 STAGE = "train"
 log = logging.getLogger("spotlab.train")
@@ -44,7 +44,7 @@ def _latest_checkpoint(ctx: StageContext) -> dict | None:
 
 def run(ctx: StageContext) -> StageResult:
     if ctx.config.distributed.launched:
-        from tasks.distributed.stage import launch
+        from spotlab.tasks.distributed.stage import launch
 
         return launch(ctx)
     return train(ctx)

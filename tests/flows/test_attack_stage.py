@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from flows.pipeline import pipeline
-from infra.config import load_config
-from infra.runs import Run
-from infra.storage import open_store
+from spotlab.flows.pipeline import pipeline
+from spotlab.infra.config import load_config
+from spotlab.infra.runs import Run
+from spotlab.infra.storage import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flows.reproduce import discover, reproduce
+from spotlab.flows.reproduce import discover, reproduce
 
 PAPERS = Path(__file__).resolve().parents[2] / "examples" / "papers"
 EXPECTED = {"cgd", "def", "eden", "fisher-sam", "pacnet", "prl", "ramanujan", "sam-understanding", "toroids"}

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from flows.pipeline import pipeline
-from infra.config import load_config
-from infra.runs import Run
-from infra.storage import open_store
+from spotlab.flows.pipeline import pipeline
+from spotlab.infra.config import load_config
+from spotlab.infra.runs import Run
+from spotlab.infra.storage import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,7 +65,7 @@ def test_training_is_bit_for_bit_repeatable(tmp_path, prefect_api):
 
 
 def test_a_retried_train_stage_resumes_from_its_checkpoint(tmp_path, prefect_api, monkeypatch):
-    import tasks.train.stage as train_stage
+    import spotlab.tasks.train.stage as train_stage
 
     reference = pipeline(tiny(tmp_path / "ref"))
     real_fit = train_stage.fit
@@ -92,7 +92,7 @@ def test_a_retried_train_stage_resumes_from_its_checkpoint(tmp_path, prefect_api
 
 
 def test_a_failed_stage_marks_the_run_failed(tmp_path, prefect_api, monkeypatch):
-    import tasks.evaluate.stage as evaluate_stage
+    import spotlab.tasks.evaluate.stage as evaluate_stage
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("boom")
@@ -101,5 +101,5 @@ def test_a_failed_stage_marks_the_run_failed(tmp_path, prefect_api, monkeypatch)
     config = tiny(tmp_path)
     with pytest.raises(RuntimeError, match="boom"):
         pipeline(config)
-    [manifest] = [m for m in __import__("infra.runs", fromlist=["list_runs"]).list_runs(open_store(config.storage.url))]
+    [manifest] = [m for m in __import__("spotlab.infra.runs", fromlist=["list_runs"]).list_runs(open_store(config.storage.url))]
     assert manifest.status == "failed" and "evaluate" not in manifest.stages

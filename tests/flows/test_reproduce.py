@@ -6,9 +6,9 @@ import json
 
 from typer.testing import CliRunner
 
-from infra.cli import app
-from infra.runs import Run, list_runs
-from infra.storage import open_store
+from spotlab.infra.cli import app
+from spotlab.infra.runs import Run, list_runs
+from spotlab.infra.storage import open_store
 
 SWEEP = """
 name: {name}

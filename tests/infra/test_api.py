@@ -11,10 +11,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from infra.api import Launcher, Submission, create_app
-from infra.cli import app as cli
-from infra.runs import Run
-from infra.storage import open_store
+from spotlab.infra.api import Launcher, Submission, create_app
+from spotlab.infra.cli import app as cli
+from spotlab.infra.runs import Run
+from spotlab.infra.storage import open_store
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -142,7 +142,7 @@ def test_a_running_run_can_be_cancelled(client, store_dir):
 def test_presigned_redirect_and_streaming_from_s3(s3_bucket, s3_server, live_server):
     store = open_store(s3_bucket, s3_server)
     run = Run.create(store, "s3-run", {}, "hash")
-    from infra.runs import StageRecord
+    from spotlab.infra.runs import StageRecord
 
     ref = run.write("train", "notes.txt", b"hello from s3", "text/plain")
     run.record_stage("train", StageRecord(artifacts={"notes.txt": ref}, config_hash="h", cache_key="k",

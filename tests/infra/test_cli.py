@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from infra.cli import app
+from spotlab.infra.cli import app
 
 TINY = """
 name: tiny
@@ -108,3 +108,33 @@ def test_reproduce_without_configs_says_so(cli, tmp_path):
     assert result.exit_code == 0
     assert json.loads(result.stdout) == []
     assert "no reproduction configs" in result.stderr
+
+
+def test_unreachable_prefect_api_is_one_error_line_naming_it(cli, tmp_path, monkeypatch):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # the discard port: nothing listens
+    result = cli("run", config)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error:") and "PREFECT_API_URL=http://127.0.0.1:9/api" in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") <= 2  # one (soft-wrapped) message
+    assert not (tmp_path / "spotlab-artifacts").exists()
+
+
+def test_bundled_examples_are_listed_and_usable_by_name(cli):
+    listed = cli("examples")
+    assert listed.exit_code == 0
+    assert {"quickstart", "papers/def"} <= set(listed.stdout.split())
+    assert cli("validate", "papers/def").exit_code == 0
+    assert cli("validate", "../quickstart").exit_code == 2  # names never leave the examples folder
+
+
+def test_progress_and_per_epoch_lines_follow_the_verbosity(cli, tmp_path, prefect_api):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    quiet = cli("run", config, "--json")
+    assert quiet.exit_code == 0, quiet.stderr
+    assert "stage train: running" in quiet.stderr and "epoch 1:" not in quiet.stderr
+    verbose = cli("run", config, "--force", "-v")
+    assert verbose.exit_code == 0, verbose.stderr
+    assert "epoch 1: " in verbose.stderr and "epoch 2: " in verbose.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.config import ConfigError, load_config, parse_override
+from spotlab.infra.config import ConfigError, load_config, parse_override
 
 
 def write(tmp_path, text: str):

@@ -1,6 +1,6 @@
-"""prefect.yaml: every entrypoint imports, its parameters are typed by the project's pydantic models, and
-`spotlab deploy` registers all of them with a real Prefect API, after which the REST API starts deployment runs
-(the Kubernetes path) instead of local processes."""
+"""The deployments built in code: every module-path entrypoint imports, its parameters are typed by the project's
+pydantic models, and `spotlab deploy` (from a directory outside the checkout) registers all of them with a real
+Prefect API, after which the REST API starts deployment runs (the Kubernetes path) instead of local processes."""
 
 from __future__ import annotations
 
@@ -12,40 +12,37 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from prefect.flows import load_flow_from_entrypoint
 from prefect.utilities.callables import parameter_schema
 from prefect.utilities.schema_tools import is_valid_schema, validate
 
-from flows.deployments import FLOWS
-from infra.config import PipelineConfig
-from infra.service_cli import DEPLOYED_FLOWS
-from infra.kube.work_pool import base_job_template
-from tasks.attack.config import AttackStageConfig
-from tasks.landscape.config import LandscapeStageConfig
-from tasks.prune.config import PruneStageConfig
-from tasks.train.config import TrainConfig
+from spotlab.flows.deployments import FLOWS, deployments
+from spotlab.infra.config import PipelineConfig
+from spotlab.infra.kube.work_pool import base_job_template
+from spotlab.tasks.attack.config import AttackStageConfig
+from spotlab.tasks.landscape.config import LandscapeStageConfig
+from spotlab.tasks.prune.config import PruneStageConfig
+from spotlab.tasks.train.config import TrainConfig
 
-ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "deploy-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-DEPLOYMENTS = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+DEPLOYMENTS = deployments()
 CONFIG_MODELS = {"pipeline": PipelineConfig, "train": TrainConfig, "attack": AttackStageConfig,
                  "prune": PruneStageConfig, "landscape": LandscapeStageConfig}
 
 
-def test_one_deployment_per_flow_with_the_pool_and_image_from_env():
-    flows = [load_flow_from_entrypoint(str(ROOT / d["entrypoint"])).name for d in DEPLOYMENTS]
-    assert sorted(flows) == sorted(FLOWS) == sorted(DEPLOYED_FLOWS)
+def test_one_deployment_per_flow_imported_by_module_path():
+    assert sorted(d.flow_name for d in DEPLOYMENTS) == sorted(FLOWS)
     for d in DEPLOYMENTS:
-        assert d["name"] == "spotlab"
-        assert d["work_pool"]["name"] == "{{ $SPOTLAB_WORK_POOL }}"
-        assert d["work_pool"]["job_variables"]["image"] == "{{ $SPOTLAB_IMAGE }}"
+        assert d.name == "spotlab"
+        assert d.entrypoint.startswith("spotlab.flows.") and ":" not in d.entrypoint and "/" not in d.entrypoint
+        assert load_flow_from_entrypoint(d.entrypoint).name == d.flow_name
+        assert d.description == FLOWS[d.flow_name].description
 
 
-@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d["entrypoint"])
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d.entrypoint)
 def test_entrypoint_parameters_are_the_flows_typed_by_the_models(deployment):
-    flow = load_flow_from_entrypoint(str(ROOT / deployment["entrypoint"]))
+    flow = load_flow_from_entrypoint(deployment.entrypoint)
     schema = parameter_schema(flow).model_dump_for_openapi()
     assert schema == parameter_schema(FLOWS[flow.name]).model_dump_for_openapi()
     assert is_valid_schema(schema) is None
@@ -68,7 +65,7 @@ def test_spotlab_deploy_registers_every_flow_and_the_api_starts_deployment_runs(
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.settings import PREFECT_API_URL
 
-    from infra.api import create_app
+    from spotlab.infra.api import create_app
 
     api_url = PREFECT_API_URL.value()
     with get_client(sync_client=True) as client:
@@ -77,10 +74,10 @@ def test_spotlab_deploy_registers_every_flow_and_the_api_starts_deployment_runs(
     env = os.environ | {"PREFECT_API_URL": api_url}
     spotlab = str(Path(sys.executable).with_name("spotlab"))
     deployed = subprocess.run([spotlab, "deploy", "--pool", "spotlab-test", "--image", "spotlab:test"],
-                              env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+                              env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert deployed.returncode == 0, deployed.stdout[-2000:] + deployed.stderr[-2000:]
     with get_client(sync_client=True) as client:
-        for name in DEPLOYED_FLOWS:
+        for name in FLOWS:
             deployment = client.read_deployment_by_name(f"{name}/spotlab")
             assert deployment.work_pool_name == "spotlab-test"
             assert deployment.job_variables["image"] == "spotlab:test"

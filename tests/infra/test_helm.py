@@ -13,9 +13,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from infra.kube.work_pool import TEMPLATE_PATH
 
 ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "helm" / "spotlab" / "files" / "base-job-template.json"
 CHART = ROOT / "helm" / "spotlab"
 K8S_VERSION = "1.35.0"
 VALUES_FILES = sorted((CHART / "ci").glob("*.yaml"))

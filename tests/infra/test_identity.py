@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from infra.config import PipelineConfig
-from infra.identity import config_hash, identity_view, stage_cache_key
-from tasks.train.config import TrainConfig
+from spotlab.infra.config import PipelineConfig
+from spotlab.infra.identity import config_hash, identity_view, stage_cache_key
+from spotlab.tasks.train.config import TrainConfig
 
 
 def test_defaults_are_left_out_but_chosen_kinds_are_kept():

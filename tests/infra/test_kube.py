@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from pathlib import Path
 from types import SimpleNamespace
 
 import kubernetes_validate
@@ -14,11 +15,14 @@ from kubernetes import client as k8s
 from prefect.client.schemas.objects import FlowRun
 from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
 
-from infra.config import PipelineConfig
-from infra.kube import distributed
-from infra.kube.distributed import DistributedJobSpec, headless_service, indexed_job, job_name, worker_command
-from infra.kube.resources import StageResources, job_variables
-from infra.kube.work_pool import TEMPLATE_PATH, base_job_template, render_json
+from spotlab.infra.config import PipelineConfig
+from spotlab.infra.kube import distributed
+from spotlab.infra.kube.distributed import DistributedJobSpec, headless_service, indexed_job, job_name, worker_command
+from spotlab.infra.kube.resources import StageResources, job_variables
+from spotlab.infra.kube.work_pool import base_job_template, render_json
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "helm" / "spotlab" / "files" / "base-job-template.json"
 
 K8S_VERSION = "1.35.0"
 
@@ -35,7 +39,7 @@ def rendered_job(values: dict) -> dict:
     )
     config.prepare_for_flow_run(FlowRun(id=uuid.uuid4(), name="calm-otter", flow_id=uuid.uuid4()))
     manifest = config.job_manifest
-    # prefect-kubernetes insists on these two keys inside the pod spec (see infra.kube.work_pool); the API
+    # prefect-kubernetes insists on these two keys inside the pod spec (see spotlab.infra.kube.work_pool); the API
     # server drops them as unknown fields, so they are removed before the strict schema check.
     pod = manifest["spec"]["template"]["spec"]
     assert pod.pop("parallelism") == 1 and pod.pop("completions") == 1
@@ -43,7 +47,7 @@ def rendered_job(values: dict) -> dict:
 
 
 def test_checked_in_template_matches_the_code():
-    assert TEMPLATE_PATH.read_text() == render_json(), "run: python -m infra.kube.work_pool"
+    assert TEMPLATE_PATH.read_text() == render_json(), f"run: python -m spotlab.infra.kube.work_pool {TEMPLATE_PATH}"
 
 
 def test_default_job_variables_render_a_valid_cpu_job():
@@ -136,7 +140,7 @@ def test_indexed_job_golden_fields():
         "python", "-m", "torch.distributed.run", "--nnodes=3", "--nproc-per-node=1",
         "--node-rank=$(JOB_COMPLETION_INDEX)", "--rdzv-backend=c10d",
         f"--rdzv-endpoint={SPEC.name}-0.{SPEC.name}:29400",
-        "-m", "tasks.distributed.worker", "--store", "s3://bucket/exp", "--endpoint-url", "http://s3.local:9000",
+        "-m", "spotlab.tasks.distributed.worker", "--store", "s3://bucket/exp", "--endpoint-url", "http://s3.local:9000",
         "--spec", SPEC.spec_key,
     ]
     assert container["resources"]["limits"] == {"nvidia.com/gpu": "2"}

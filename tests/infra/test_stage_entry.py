@@ -13,10 +13,10 @@ from pathlib import Path
 import boto3
 from typer.testing import CliRunner
 
-from infra.cli import app as cli
-from infra.kube.work_pool import S3_SECRET_KEYS
-from infra.runs import Run
-from infra.storage import open_store
+from spotlab.infra.cli import app as cli
+from spotlab.infra.kube.work_pool import S3_SECRET_KEYS
+from spotlab.infra.runs import Run
+from spotlab.infra.storage import open_store
 
 SPOTLAB = str(Path(sys.executable).with_name("spotlab"))
 

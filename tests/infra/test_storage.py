@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from infra.runs import ChecksumMismatch, Run
-from infra.storage import InvalidKey, LocalStore, S3Store, StorageError, open_store, validate_key
+from spotlab.infra.runs import ChecksumMismatch, Run
+from spotlab.infra.storage import InvalidKey, LocalStore, S3Store, StorageError, open_store, validate_key
 
 
 @pytest.mark.parametrize(
@@ -57,7 +57,7 @@ def test_traversal_is_rejected_before_touching_the_store(store):
 def test_manifest_lists_artifacts_with_checksums(store):
     run = Run.create(store, "demo", {"seed": 1}, "cafe")
     ref = run.write("prep", "x.json", b"[1, 2, 3]", "application/json")
-    from infra.runs import StageRecord
+    from spotlab.infra.runs import StageRecord
 
     record = StageRecord(artifacts={"x.json": ref}, metrics={}, config_hash="h", cache_key="k", started="s",
                          finished="f")

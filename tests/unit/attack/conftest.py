@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.mlp import MLPConfig
-from models.registry import build_model
-from tasks.data.config import DataConfig
-from tasks.data.datasets import prepare
+from spotlab.models.mlp import MLPConfig
+from spotlab.models.registry import build_model
+from spotlab.tasks.data.config import DataConfig
+from spotlab.tasks.data.datasets import prepare
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,9 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from tasks.attack.apgd import apgd_checkpoints
-from tasks.attack.config import ATTACKS, AttackStageConfig
-from tasks.attack.threat import feasible
+from spotlab.tasks.attack.apgd import apgd_checkpoints
+from spotlab.tasks.attack.config import ATTACKS, AttackStageConfig
+from spotlab.tasks.attack.threat import feasible
 
 BOX = (0.0, 1.0)
 CASES = [

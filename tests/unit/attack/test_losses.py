@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from tasks.attack.losses import attack_objective, dlr, md_loss, succeeded, targeted_dlr
-from tasks.attack.targets import random_targets, top_k_targets
+from spotlab.tasks.attack.losses import attack_objective, dlr, md_loss, succeeded, targeted_dlr
+from spotlab.tasks.attack.targets import random_targets, top_k_targets
 
 
 def test_md_loss_exact_values():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from scipy.optimize import minimize_scalar
 
-from tasks.attack.metrics import cvar, prob_acc, random_perturbation_metrics
+from spotlab.tasks.attack.metrics import cvar, prob_acc, random_perturbation_metrics
 
 BOX = (0.0, 1.0)
 

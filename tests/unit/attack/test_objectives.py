@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from pydantic import TypeAdapter
 
-from tasks.train.config import TrainConfig
-from tasks.train.objectives import OBJECTIVES, ObjectiveConfig
+from spotlab.tasks.train.config import TrainConfig
+from spotlab.tasks.train.objectives import OBJECTIVES, ObjectiveConfig
 
 BOX = (0.0, 1.0)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from tasks.attack.apgd import APGDConfig
+from spotlab.tasks.attack.apgd import APGDConfig
 
 art = pytest.importorskip("art", reason="the reference needs the test extra (adversarial-robustness-toolbox)")
 

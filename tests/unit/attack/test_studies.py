@@ -8,8 +8,8 @@ import pytest
 import torch
 from scipy.stats import binomtest
 
-from infra.config import load_config
-from tasks.attack.studies import CGDComparisonConfig, PRLComparisonConfig, mcnemar_p
+from spotlab.infra.config import load_config
+from spotlab.tasks.attack.studies import CGDComparisonConfig, PRLComparisonConfig, mcnemar_p
 
 ROOT = Path(__file__).resolve().parents[3]
 

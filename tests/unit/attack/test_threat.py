@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tasks.attack.threat import feasible, norms, project, quantize, random_start, steepest_direction
+from spotlab.tasks.attack.threat import feasible, norms, project, quantize, random_start, steepest_direction
 
 
 @pytest.mark.parametrize("norm", ["linf", "l2"])

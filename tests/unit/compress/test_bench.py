@@ -3,9 +3,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from infra.cli import app
-from tasks.compress.bench import config_for
-from tasks.compress.config import COMPRESSORS
+from spotlab.infra.cli import app
+from spotlab.tasks.compress.bench import config_for
+from spotlab.tasks.compress.config import COMPRESSORS
 
 KEYS = {"method", "bits", "dim", "encode_s", "decode_s", "encode_gbps", "decode_gbps", "bytes_on_wire", "vnmse"}
 

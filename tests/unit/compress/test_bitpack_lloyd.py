@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from tasks.compress.bitpack import pack, packed_bytes, unpack
-from tasks.compress.lloyd_max import distortion, lloyd_max, unbiased_vnmse
+from spotlab.tasks.compress.bitpack import pack, packed_bytes, unpack
+from spotlab.tasks.compress.lloyd_max import distortion, lloyd_max, unbiased_vnmse
 
 
 @pytest.mark.parametrize("bits", range(1, 9))

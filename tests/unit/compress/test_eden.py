@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from tasks.compress.eden import EdenConfig, chunk_sizes, table
-from tasks.compress.lloyd_max import lloyd_max
+from spotlab.tasks.compress.eden import EdenConfig, chunk_sizes, table
+from spotlab.tasks.compress.lloyd_max import lloyd_max
 
 D = 2**16
 PAPER_VNMSE = {1: 0.5708, 2: 0.1331, 3: 0.0358, 4: 0.0096, 0.5: 2.142}

@@ -2,8 +2,8 @@ import pytest
 import torch
 from scipy.linalg import hadamard
 
-from tasks.compress import hadamard as hm
-from tasks.compress.hadamard import fwht
+from spotlab.tasks.compress import hadamard as hm
+from spotlab.tasks.compress.hadamard import fwht
 
 
 def butterfly_reference(x: torch.Tensor) -> torch.Tensor:

@@ -2,9 +2,9 @@ import pytest
 import torch
 from pydantic import TypeAdapter, ValidationError
 
-from tasks.compress.config import COMPRESSORS, CompressorConfig
-from tasks.compress.powersgd import PowerSGD
-from tasks.compress.qsgd import QSGD
+from spotlab.tasks.compress.config import COMPRESSORS, CompressorConfig
+from spotlab.tasks.compress.powersgd import PowerSGD
+from spotlab.tasks.compress.qsgd import QSGD
 
 
 def test_qsgd_is_unbiased_and_private_per_worker():

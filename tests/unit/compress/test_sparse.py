@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from tasks.compress.base import sum_payloads
-from tasks.compress.config import COMPRESSORS
-from tasks.compress.sparse import RandomBlock, RandomK, TopK
+from spotlab.tasks.compress.base import sum_payloads
+from spotlab.tasks.compress.config import COMPRESSORS
+from spotlab.tasks.compress.sparse import RandomBlock, RandomK, TopK
 
 
 def test_random_block_same_seed_same_block_and_wraps_around():

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from tasks.compress.studies import EdenVNMSEConfig, hadamard_stochastic_1bit, theory_vnmse
+from spotlab.tasks.compress.studies import EdenVNMSEConfig, hadamard_stochastic_1bit, theory_vnmse
 
 
 def test_eden_vnmse_study_reports_table_claims_and_figure():
@@ -32,7 +32,7 @@ def test_hadamard_stochastic_quantisation_is_unbiased_with_large_error():
 def test_reproduction_config_loads_with_its_quick_profile():
     from pathlib import Path
 
-    from infra.config import load_config
+    from spotlab.infra.config import load_config
 
     path = Path(__file__).resolve().parents[3] / "examples" / "papers" / "eden.yaml"
     full, quick = load_config(path, [], None), load_config(path, [], "quick")

@@ -8,8 +8,8 @@ import struct
 import numpy as np
 import pytest
 
-from tasks.data.config import DataConfig
-from tasks.data.datasets import prepare
+from spotlab.tasks.data.config import DataConfig
+from spotlab.tasks.data.datasets import prepare
 
 
 def make(**dataset):

@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 import torch.distributed as dist
 
-from infra.runs import Run
-from infra.stages import execute_stage
-from infra.storage import LocalStore
-from models.registry import model_from_bytes
-from tasks.data import stage as prep_stage
-from tasks.data.config import DataConfig
-from tasks.distributed.collective import TorchCollective
-from tasks.train import stage as train_stage_module
-from tasks.train.config import TrainConfig
+from spotlab.infra.runs import Run
+from spotlab.infra.stages import execute_stage
+from spotlab.infra.storage import LocalStore
+from spotlab.models.registry import model_from_bytes
+from spotlab.tasks.data import stage as prep_stage
+from spotlab.tasks.data.config import DataConfig
+from spotlab.tasks.distributed.collective import TorchCollective
+from spotlab.tasks.train import stage as train_stage_module
+from spotlab.tasks.train.config import TrainConfig
 
 
 @pytest.fixture

@@ -9,17 +9,17 @@ import pytest
 import torch
 from torch import nn
 
-from models.registry import build_model
-from tasks.compress.sparse import RandomBlock, TopK
-from tasks.data.config import DataConfig
-from tasks.data.datasets import prepare
-from tasks.distributed.collective import CompressedMean
-from tasks.distributed.feedback import ErrorFeedback
-from tasks.distributed.spawn import run_workers
-from tasks.distributed.training import train_worker
-from tasks.train.config import TrainConfig
-from tasks.train.loop import fit
-from tasks.train.schedules import build_scheduler
+from spotlab.models.registry import build_model
+from spotlab.tasks.compress.sparse import RandomBlock, TopK
+from spotlab.tasks.data.config import DataConfig
+from spotlab.tasks.data.datasets import prepare
+from spotlab.tasks.distributed.collective import CompressedMean
+from spotlab.tasks.distributed.feedback import ErrorFeedback
+from spotlab.tasks.distributed.spawn import run_workers
+from spotlab.tasks.distributed.training import train_worker
+from spotlab.tasks.train.config import TrainConfig
+from spotlab.tasks.train.loop import fit
+from spotlab.tasks.train.schedules import build_scheduler
 
 
 def _config(**distributed) -> TrainConfig:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from tasks.data.config import DataConfig
-from tasks.data.datasets import prepare
-from tasks.distributed.studies import DEFvsEFConfig
-from tasks.study.config import STUDIES
+from spotlab.tasks.data.config import DataConfig
+from spotlab.tasks.data.datasets import prepare
+from spotlab.tasks.distributed.studies import DEFvsEFConfig
+from spotlab.tasks.study.config import STUDIES
 
 
 def test_def_vs_ef_study_small():

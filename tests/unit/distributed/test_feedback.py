@@ -9,10 +9,10 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
-from tasks.compress.sparse import RandomBlock
-from tasks.distributed.collective import CompressedMean
-from tasks.distributed.config import DistributedConfig
-from tasks.distributed.feedback import DetachedErrorFeedback, ErrorFeedback
+from spotlab.tasks.compress.sparse import RandomBlock
+from spotlab.tasks.distributed.collective import CompressedMean
+from spotlab.tasks.distributed.config import DistributedConfig
+from spotlab.tasks.distributed.feedback import DetachedErrorFeedback, ErrorFeedback
 
 SGD = {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4}
 
@@ -93,8 +93,8 @@ def test_def_a_is_an_explicit_config_error():
 
 
 def test_feedback_needs_momentum_sgd(solo):
-    from tasks.distributed.config import EFConfig
-    from tasks.train.optimizers import AdamConfig
+    from spotlab.tasks.distributed.config import EFConfig
+    from spotlab.tasks.train.optimizers import AdamConfig
 
     with pytest.raises(ValueError, match="wraps momentum SGD"):
         EFConfig().build(_model().parameters(), AdamConfig(), CompressedMean(RandomBlock(4), solo, seed=0))

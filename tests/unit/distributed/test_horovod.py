@@ -7,10 +7,10 @@ import importlib.util
 import pytest
 import torch
 
-from tasks.compress.basic import HalfPrecision
-from tasks.compress.sparse import RandomBlock, TopK
-from tasks.distributed.collective import CompressedMean
-from tasks.distributed.horovod import HorovodCompression
+from spotlab.tasks.compress.basic import HalfPrecision
+from spotlab.tasks.compress.sparse import RandomBlock, TopK
+from spotlab.tasks.distributed.collective import CompressedMean
+from spotlab.tasks.distributed.horovod import HorovodCompression
 
 needs_horovod = pytest.mark.skipif(
     importlib.util.find_spec("horovod") is None, reason="horovod not installed (make horovod)"

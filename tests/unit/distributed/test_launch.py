@@ -7,7 +7,7 @@ import io
 
 import torch
 
-from tasks.distributed.stage import local_launch_command, worker_command
+from spotlab.tasks.distributed.stage import local_launch_command, worker_command
 
 
 def test_two_worker_stage_writes_the_single_process_model(train_stage):
@@ -35,12 +35,12 @@ def test_kubernetes_launcher_hands_the_spec_to_the_job_and_returns_rank_zeros_re
     """The Indexed Job itself is the production family's; here a stand-in checks the call and plays rank 0."""
     import json
 
-    import infra.kube.distributed
-    from infra.runs import Run, StageResult
-    from infra.stages import StageContext
-    from infra.storage import LocalStore
-    from tasks.distributed.stage import launch
-    from tasks.train.config import TrainConfig
+    import spotlab.infra.kube.distributed
+    from spotlab.infra.runs import Run, StageResult
+    from spotlab.infra.stages import StageContext
+    from spotlab.infra.storage import LocalStore
+    from spotlab.tasks.distributed.stage import launch
+    from spotlab.tasks.train.config import TrainConfig
 
     calls = []
 
@@ -51,7 +51,7 @@ def test_kubernetes_launcher_hands_the_spec_to_the_job_and_returns_rank_zeros_re
         assert TrainConfig.model_validate(spec["config"]).distributed.workers == workers
         store.put_bytes(spec["result_key"], StageResult(metrics={"workers": workers}).model_dump_json().encode())
 
-    monkeypatch.setattr(infra.kube.distributed, "run_distributed_job", fake_job)
+    monkeypatch.setattr(spotlab.infra.kube.distributed, "run_distributed_job", fake_job)
     store = LocalStore(tmp_path)
     run = Run.create(store, "kube", {}, "test")
     config = TrainConfig.model_validate({"distributed": {"workers": 3, "launcher": "kubernetes", "gpus_per_worker": 1}})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks.evaluate.metrics import classification_metrics, expected_calibration_error, regression_metrics
+from spotlab.tasks.evaluate.metrics import classification_metrics, expected_calibration_error, regression_metrics
 
 
 def test_ece_exact_small_case():

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tasks.landscape.analyses import FlatnessConfig, HessianConfig, SharpnessConfig, loss_and_error
-from tasks.landscape.hessian import hessian_trace, hessian_vector_product, top_eigenvalue
-from tasks.landscape.sharpness import local_energy, m_sharpness
+from spotlab.tasks.landscape.analyses import FlatnessConfig, HessianConfig, SharpnessConfig, loss_and_error
+from spotlab.tasks.landscape.hessian import hessian_trace, hessian_vector_product, top_eigenvalue
+from spotlab.tasks.landscape.sharpness import local_energy, m_sharpness
 
 
 def mse(out, y):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tasks.landscape import diagonal
+from spotlab.tasks.landscape import diagonal
 
 
 @pytest.fixture

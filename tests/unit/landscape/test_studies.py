@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from infra.config import load_config
-from tasks.data.config import DataConfig
-from tasks.data.datasets import prepare
-from tasks.landscape.studies import DiagonalSAMConfig, SAMComparisonConfig, ToroidsConfig, with_label_noise
+from spotlab.infra.config import load_config
+from spotlab.tasks.data.config import DataConfig
+from spotlab.tasks.data.datasets import prepare
+from spotlab.tasks.landscape.studies import DiagonalSAMConfig, SAMComparisonConfig, ToroidsConfig, with_label_noise
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY_TRAIN = {"model": {"kind": "mlp", "hidden": [32]}, "epochs": 3, "batch_size": 64,

@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from models.cnn import CNNSmallConfig
-from models.mlp import MLPConfig
-from models.registry import build_model
-from tasks.landscape.analyses import loss_and_error
-from tasks.landscape.toroids import (
+from spotlab.models.cnn import CNNSmallConfig
+from spotlab.models.mlp import MLPConfig
+from spotlab.models.registry import build_model
+from spotlab.tasks.landscape.analyses import loss_and_error
+from spotlab.tasks.landscape.toroids import (
     align,
     barrier,
     bend_point,

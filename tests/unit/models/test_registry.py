@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.registry import MODELS, build_model, model_from_bytes, model_to_bytes
+from spotlab.models.registry import MODELS, build_model, model_from_bytes, model_to_bytes
 
 
 @pytest.mark.parametrize("kind, shape", [("mlp", (1, 8, 8)), ("mlp", (20,)), ("cnn-small", (1, 8, 8)),

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.mlp import MLPConfig
-from models.registry import build_model
-from tasks.data.config import DataConfig, SyntheticClassificationConfig
-from tasks.data.datasets import prepare
-from tasks.prune.training import PruneData, RetrainConfig
-from tasks.train.optimizers import SGDConfig
+from spotlab.models.mlp import MLPConfig
+from spotlab.models.registry import build_model
+from spotlab.tasks.data.config import DataConfig, SyntheticClassificationConfig
+from spotlab.tasks.data.datasets import prepare
+from spotlab.tasks.prune.training import PruneData, RetrainConfig
+from spotlab.tasks.train.optimizers import SGDConfig
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tasks.prune.levels import run_levels
-from tasks.prune.masks import current_masks
-from tasks.prune.pruners import IMPConfig, RamanujanIMPConfig
-from tasks.prune.spectra import ramanujan_gap
-from tasks.prune.training import PruneData
+from spotlab.tasks.prune.levels import run_levels
+from spotlab.tasks.prune.masks import current_masks
+from spotlab.tasks.prune.pruners import IMPConfig, RamanujanIMPConfig
+from spotlab.tasks.prune.spectra import ramanujan_gap
+from spotlab.tasks.prune.training import PruneData
 
 
 class RecordingData(PruneData):

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from tasks.prune.masks import apply_masks, bake, current_masks, dense_masks, prunable_layers, sparsity_report
-from tasks.prune.selection import magnitude_scores, prune_lowest, random_scores
+from spotlab.tasks.prune.masks import apply_masks, bake, current_masks, dense_masks, prunable_layers, sparsity_report
+from spotlab.tasks.prune.selection import magnitude_scores, prune_lowest, random_scores
 
 
 def tiny_mlp(seed=0):

@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from tasks.data.datasets import Splits
-from tasks.prune.levels import run_levels
-from tasks.prune.masks import current_masks
-from tasks.prune.pacnet import PACNetConfig, calibration_model, l2_sp_penalty, recover_source
-from tasks.prune.training import PruneData
+from spotlab.tasks.data.datasets import Splits
+from spotlab.tasks.prune.levels import run_levels
+from spotlab.tasks.prune.masks import current_masks
+from spotlab.tasks.prune.pacnet import PACNetConfig, calibration_model, l2_sp_penalty, recover_source
+from spotlab.tasks.prune.training import PruneData
 
 
 def shifted_target(data: PruneData) -> PruneData:

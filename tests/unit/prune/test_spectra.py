@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.sparse.csgraph import laplacian
 
-from tasks.prune.spectra import layer_spectrum, normalized_lambda2, ramanujan_gap, top_singular_values
+from spotlab.tasks.prune.spectra import layer_spectrum, normalized_lambda2, ramanujan_gap, top_singular_values
 
 
 def random_mask(shape, density, seed=0):

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from flows.pipeline import pipeline
-from infra.config import load_config
-from infra.runs import Run
-from infra.storage import open_store
-from models.registry import model_from_bytes
+from spotlab.flows.pipeline import pipeline
+from spotlab.infra.config import load_config
+from spotlab.infra.runs import Run
+from spotlab.infra.storage import open_store
+from spotlab.models.registry import model_from_bytes
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = ["train.epochs=2", "train.model={kind: mlp, hidden: [32, 16]}"]

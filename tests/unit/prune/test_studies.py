@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from infra.config import load_config
-from models.mlp import MLPConfig
-from tasks.data.config import DataConfig
-from tasks.data.datasets import prepare
-from tasks.prune.studies import PACNetTransferConfig, RamanujanTicketsConfig
-from tasks.prune.training import RetrainConfig
-from tasks.study.config import STUDIES
-from tasks.train.optimizers import AdamConfig
-from tasks.train.schedules import ConstantScheduleConfig
+from spotlab.infra.config import load_config
+from spotlab.models.mlp import MLPConfig
+from spotlab.tasks.data.config import DataConfig
+from spotlab.tasks.data.datasets import prepare
+from spotlab.tasks.prune.studies import PACNetTransferConfig, RamanujanTicketsConfig
+from spotlab.tasks.prune.training import RetrainConfig
+from spotlab.tasks.study.config import STUDIES
+from spotlab.tasks.train.optimizers import AdamConfig
+from spotlab.tasks.train.schedules import ConstantScheduleConfig
 
 TINY_TRAINING = RetrainConfig(epochs=1)
 TINY_ADAM = {"optimizer": AdamConfig(), "schedule": ConstantScheduleConfig(), "epochs": 2}

@@ -11,11 +11,11 @@ import torch.nn.functional as F
 from pydantic import ValidationError
 from torch import nn
 
-from tasks.train.config import TrainConfig
-from tasks.train.loop import fit, train_step
-from tasks.train.optimizers import SGDConfig
-from tasks.train.sam import ASAMConfig, FisherSAMConfig, MSAMConfig, SAMConfig
-from tasks.train.schedules import CosineScheduleConfig, build_scheduler
+from spotlab.tasks.train.config import TrainConfig
+from spotlab.tasks.train.loop import fit, train_step
+from spotlab.tasks.train.optimizers import SGDConfig
+from spotlab.tasks.train.sam import ASAMConfig, FisherSAMConfig, MSAMConfig, SAMConfig
+from spotlab.tasks.train.schedules import CosineScheduleConfig, build_scheduler
 
 SGD = SGDConfig(lr=0.1, momentum=0.9, weight_decay=5e-4)
 
