@@ -143,3 +143,11 @@ def test_fspi_loss_value_is_the_mean_member_loss_and_repulsion_changes_the_encod
         losses = torch.stack([F.cross_entropy(logits, y) for logits in ensemble.member_logits(x)])
     assert float(plain_loss) == pytest.approx(float(losses.mean())) == pytest.approx(float(repelled_loss))
     assert not torch.allclose(ensemble.encoder[0].grad, plain)
+
+
+def test_descending_the_repulsion_spreads_the_members_apart():
+    z = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    bandwidth = bandwidth_of(z)
+    moved = z - 1e-3 * kde_log_density_grad(z)
+    assert all(log_kde(moved, p, bandwidth) < log_kde(z, p, bandwidth) for p in range(5))
+    assert torch.pdist(moved).sum() > torch.pdist(z).sum()
