@@ -19,8 +19,6 @@ from spotlab.tasks.ensemble.plots import plot_reliability
 from spotlab.tasks.ensemble.training import train_ensemble
 from spotlab.tasks.study.report import Claim, StudyReport
 
-REPORTED = ("accuracy", "nll", "brier", "ece", "disagreement", "feature_diversity")
-
 
 class FSPIComparisonConfig(BaseModel, frozen=True, extra="forbid"):
     kind: Literal["fspi-comparison"] = "fspi-comparison"
