@@ -12,18 +12,21 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
-def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
-    """Σ_b (|b|/n)·|accuracy(b) − confidence(b)| over equal-width bins of the top-class confidence."""
+def calibration_bins(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> list[tuple[float, float, float]]:
+    """(fraction of examples, accuracy, mean confidence) of each non-empty equal-width bin of the top-class
+    confidence: the points of a reliability diagram."""
     confidence = probs.max(axis=1)
     correct = probs.argmax(axis=1) == labels
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        members = which == b
-        if members.any():
-            ece += members.mean() * abs(correct[members].mean() - confidence[members].mean())
-    return float(ece)
+    return [(float(members.mean()), float(correct[members].mean()), float(confidence[members].mean()))
+            for members in (which == b for b in range(bins)) if members.any()]
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """Σ_b (|b|/n)·|accuracy(b) − confidence(b)| over equal-width bins of the top-class confidence."""
+    return float(sum(weight * abs(accuracy - confidence)
+                     for weight, accuracy, confidence in calibration_bins(probs, labels, bins)))
 
 
 def classification_metrics(logits: np.ndarray, labels: np.ndarray, bins: int = 15) -> dict[str, float]:
