@@ -29,7 +29,8 @@ COPY flows/ flows/
 COPY examples/ examples/
 # A regular (non-editable) install: the code runs as the spotlab.* packages in site-packages, with the example
 # configs as package data; Prefect deployments import their flows by module path, so no sources are needed.
-RUN pip install .
+# Every dependency resolves to infra/constraints.txt, the versions the test suite passed with.
+RUN pip install --constraint infra/constraints.txt .
 
 RUN groupadd --gid 10001 spotlab \
  && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin spotlab

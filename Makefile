@@ -8,10 +8,10 @@ HELM := $(VENV)/tools/helm
 
 .PHONY: install quickstart test helm horovod
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml infra/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -c infra/constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)

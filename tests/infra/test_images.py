@@ -36,7 +36,7 @@ def test_image_facts_the_deployment_relies_on(dockerfile):
     assert 'ENTRYPOINT ["spotlab"]' in text
     assert re.search(r"ARG TORCH_INDEX_URL=https://download\.pytorch\.org/whl/\w+", text)
     # Every folder the distribution maps into spotlab.* is in the build context before the (non-editable) install.
-    install = text.index("pip install .")
+    install = text.index("pip install --constraint infra/constraints.txt .")
     for package in ("models", "tasks", "infra", "flows", "examples"):
         assert -1 < text.index(f"COPY {package}/ {package}/") < install
     assert " -e " not in text and "WORKDIR /tmp" in text
@@ -48,3 +48,13 @@ def test_torch_pin_matches_the_project():
     for dockerfile in DOCKERFILES:
         assert f"ARG TORCH_VERSION={torch.__version__.split('+')[0]}" in dockerfile.read_text()
     assert "/whl/cu" in DOCKERFILES[1].read_text() and "/whl/cpu" in DOCKERFILES[0].read_text()
+
+
+def test_constraints_pin_what_this_environment_runs():
+    """infra/constraints.txt (used by make install and both images) pins the versions installed here."""
+    from importlib import metadata
+
+    pins = dict(line.split("==") for line in (ROOT / "infra" / "constraints.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    for name in ("torch", "prefect", "prefect-kubernetes", "pydantic", "boto3", "fastapi"):
+        assert pins[name] == metadata.version(name).split("+")[0], name
