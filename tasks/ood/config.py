@@ -1,4 +1,5 @@
-"""The OOD family's registries (OOD methods and OOD sources, each keyed by ``kind``) and the ``ood`` stage config."""
+"""The OOD-method registry (``kind`` → config) and the ``ood`` stage config; OOD sources have their registry,
+``OOD_SOURCES``, next to the wild data in tasks/ood/wild.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from spotlab.tasks.ood.baselines import EnergyConfig, OutlierExposureConfig
 from spotlab.tasks.ood.finetune import FineTuneConfig
-from spotlab.tasks.ood.wild import OOD_SOURCES, WildDataConfig  # noqa: F401 - OOD_SOURCES is the source registry
+from spotlab.tasks.ood.wild import WildDataConfig
 from spotlab.tasks.ood.woods import WOODSConfig
 
 OOD_METHODS = {cfg.model_fields["kind"].default: cfg for cfg in (EnergyConfig, OutlierExposureConfig, WOODSConfig)}

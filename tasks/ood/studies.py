@@ -79,8 +79,9 @@ class WOODSComparisonConfig(BaseModel, frozen=True, extra="forbid"):
     @staticmethod
     def _row(pi: float, name: str, rows: list[dict]) -> dict:
         mean = lambda key: float(np.mean([r[key] for r in rows]))  # noqa: E731
-        row = {"pi": pi, "method": name, "fpr95": mean("fpr95"), "fpr95_std": float(np.std([r["fpr95"] for r in rows])),
-               "auroc": mean("auroc"), "id_accuracy": mean("id_accuracy"), "wild_ood_fraction": mean("wild_ood_fraction")}
+        row = {"pi": pi, "method": name, "fpr95": mean("fpr95"),
+               "fpr95_std": float(np.std([r["fpr95"] for r in rows])), "auroc": mean("auroc"),
+               "id_accuracy": mean("id_accuracy"), "wild_ood_fraction": mean("wild_ood_fraction")}
         if "false_alarm" in rows[0]:
             row |= {"false_alarm": mean("false_alarm"), "false_alarm_test": mean("false_alarm_test"),
                     "false_alarm_met": f"{sum(r['false_alarm_met'] for r in rows)}/{len(rows)}",

@@ -79,9 +79,7 @@ OOD_SOURCES = {
     "shuffled-pixels": ShuffledPixelsOODConfig,
 }
 
-OODSourceConfig = Annotated[
-    Union[DigitsConfig, TorchvisionConfig, NoiseOODConfig, ShuffledPixelsOODConfig], Field(discriminator="kind")
-]
+OODSourceConfig = Annotated[Union[tuple(dict.fromkeys(OOD_SOURCES.values()))], Field(discriminator="kind")]
 
 
 class WildDataConfig(BaseModel, frozen=True, extra="forbid"):

@@ -5,8 +5,8 @@ Per batch: E(x) = logsumexp f(x); a logistic head LR on E gives the probability 
     c1 = mean σ(LR(E(x_in))) − α,  c2 = CE(x_in) − τ·L0,
     L  = ψ(c2, λ2, β2) + w_out · mean σ(−LR(E(x_wild))) + ψ(c1, λ1, β1),
 with ψ(c, λ, β) = λc + βc²/2 when βc + λ ≥ 0, else −λ²/(2β). After every epoch both constraints are measured on
-the full ID training set and each constraint's own multiplier and penalty are updated. The official code ends up
-with one tensor for both multipliers (``lam2 = lam.cuda()`` on a tensor already on the GPU); here each constraint
+the full ID training set and each constraint's own multiplier and penalty are updated. The official code ends
+up with one tensor for both multipliers (``lam2 = lam.cuda()`` on a tensor already on the GPU); here each constraint
 owns a :class:`Multiplier`.
 """
 
@@ -106,6 +106,7 @@ class WOODSConfig(BaseModel, frozen=True, extra="forbid"):
             "false_alarm_met": end["c_false_alarm"] <= 0, "false_alarm_test": float(test_flags.float().mean()),
             "id_loss": end["id_loss"], "id_loss_limit": limit, "id_loss_met": end["c_id_loss"] <= 0,
             "lam_false_alarm": end["lam_false_alarm"], "lam_id_loss": end["lam_id_loss"],
+            "loss_before": loss_before, "head_weight": head.weight.item(), "head_bias": head.bias.item(),
         }
         return FineTuneResult(model.eval(), history, summary)
 
