@@ -14,6 +14,8 @@ from spotlab.tasks.evaluate import stage as evaluate_stage
 from spotlab.tasks.evaluate.task import evaluate_task
 from spotlab.tasks.landscape import stage as landscape_stage
 from spotlab.tasks.landscape.task import landscape_task
+from spotlab.tasks.ood import stage as ood_stage
+from spotlab.tasks.ood.task import ood_task
 from spotlab.tasks.prune import stage as prune_stage
 from spotlab.tasks.prune.task import prune_task
 from spotlab.tasks.study import stage as study_stage
@@ -39,6 +41,7 @@ STAGES: dict[str, StageSpec] = {
     "prep": StageSpec(prep_task, prep_stage.run, "data"),
     "train": StageSpec(train_task, train_stage.run, "train", DATA),
     "evaluate": StageSpec(evaluate_task, evaluate_stage.run, "evaluate", DATA | MODEL),
+    "ood": StageSpec(ood_task, ood_stage.run, "ood", DATA | MODEL),
     "attack": StageSpec(attack_task, attack_stage.run, "attack", DATA | MODEL),
     "prune": StageSpec(prune_task, prune_stage.run, "prune", DATA | MODEL),
     "landscape": StageSpec(landscape_task, landscape_stage.run, "landscape", DATA | MODEL),

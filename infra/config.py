@@ -22,14 +22,15 @@ from spotlab.tasks.attack.config import AttackStageConfig
 from spotlab.tasks.data.config import DataConfig
 from spotlab.tasks.evaluate.config import EvaluateConfig
 from spotlab.tasks.landscape.config import LandscapeStageConfig
+from spotlab.tasks.ood.config import OODStageConfig
 from spotlab.tasks.prune.config import PruneStageConfig
 from spotlab.tasks.study.config import StudyConfig
 from spotlab.tasks.train.config import TrainConfig
 
-StageName = Literal["prep", "train", "evaluate", "attack", "prune", "landscape", "study"]
-STAGE_ORDER: tuple[str, ...] = ("prep", "train", "evaluate", "attack", "prune", "landscape", "study")
+StageName = Literal["prep", "train", "evaluate", "ood", "attack", "prune", "landscape", "study"]
+STAGE_ORDER: tuple[str, ...] = ("prep", "train", "evaluate", "ood", "attack", "prune", "landscape", "study")
 # Stages that run only when their section is present (or they are listed in ``stages``).
-OPTIONAL_STAGES: tuple[str, ...] = ("attack", "prune", "landscape", "study")
+OPTIONAL_STAGES: tuple[str, ...] = ("ood", "attack", "prune", "landscape", "study")
 
 
 class ConfigError(ValueError):
@@ -71,6 +72,7 @@ class PipelineConfig(BaseModel, frozen=True, extra="forbid"):
     data: DataConfig = Field(default_factory=DataConfig, description="Data preparation.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Training.")
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig, description="Evaluation.")
+    ood: OODStageConfig | None = Field(None, description="OOD detection from wild data (WOODS, OE, energy).")
     attack: AttackStageConfig | None = Field(None, description="Attack evaluation of the trained model.")
     prune: PruneStageConfig | None = Field(None, description="Pruning and spectral analysis of the trained model.")
     landscape: LandscapeStageConfig | None = Field(None, description="Loss-landscape analysis of the trained model.")
@@ -107,6 +109,7 @@ SCHEMAS: dict[str, Any] = {
     "data": DataConfig,
     "train": TrainConfig,
     "evaluate": EvaluateConfig,
+    "ood": OODStageConfig,
     "attack": AttackStageConfig,
     "prune": PruneStageConfig,
     "landscape": LandscapeStageConfig,

@@ -12,11 +12,24 @@ from spotlab.tasks.compress.studies import EdenVNMSEConfig
 from spotlab.tasks.distributed.studies import DEFvsEFConfig
 from spotlab.tasks.ensemble.studies import FSPIComparisonConfig
 from spotlab.tasks.landscape.studies import DiagonalSAMConfig, SAMComparisonConfig, ToroidsConfig
+from spotlab.tasks.ood.studies import WOODSComparisonConfig
 from spotlab.tasks.prune.studies import PACNetTransferConfig, RamanujanTicketsConfig
 from spotlab.tasks.study.seeds import SeedSweepConfig
 
-STUDIES = {cfg.model_fields["kind"].default: cfg for cfg in (SeedSweepConfig, SAMComparisonConfig, DiagonalSAMConfig, ToroidsConfig,
-                                                            RamanujanTicketsConfig, PACNetTransferConfig, CGDComparisonConfig, PRLComparisonConfig, DEFvsEFConfig, EdenVNMSEConfig,
-                                                            FSPIComparisonConfig)}
+# One line per study, so that adding a paper touches one line.
+STUDIES = {cfg.model_fields["kind"].default: cfg for cfg in (
+    SeedSweepConfig,
+    SAMComparisonConfig,
+    DiagonalSAMConfig,
+    ToroidsConfig,
+    RamanujanTicketsConfig,
+    PACNetTransferConfig,
+    CGDComparisonConfig,
+    PRLComparisonConfig,
+    DEFvsEFConfig,
+    EdenVNMSEConfig,
+    FSPIComparisonConfig,
+    WOODSComparisonConfig,
+)}
 
 StudyConfig = Annotated[Union[tuple(STUDIES.values())], Field(discriminator="kind")]
