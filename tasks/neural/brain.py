@@ -46,7 +46,8 @@ class NeuralSites(nn.Module):
 
     def record(self, x: torch.Tensor, seed: int) -> np.ndarray:
         """Recorded responses (B, S): the mean responses, with Poisson noise when a gain is set (seeded)."""
-        rates = predict(self, x).double().numpy()
+        with torch.no_grad():
+            rates = self(x).double().numpy()
         if self.poisson_gain is None:
             return rates
         if rates.min() < 0:
