@@ -16,6 +16,8 @@ from spotlab.tasks.landscape import stage as landscape_stage
 from spotlab.tasks.landscape.task import landscape_task
 from spotlab.tasks.ood import stage as ood_stage
 from spotlab.tasks.ood.task import ood_task
+from spotlab.tasks.neural import stage as sensitivity_stage
+from spotlab.tasks.neural.task import sensitivity_task
 from spotlab.tasks.prune import stage as prune_stage
 from spotlab.tasks.prune.task import prune_task
 from spotlab.tasks.study import stage as study_stage
@@ -45,5 +47,6 @@ STAGES: dict[str, StageSpec] = {
     "attack": StageSpec(attack_task, attack_stage.run, "attack", DATA | MODEL),
     "prune": StageSpec(prune_task, prune_stage.run, "prune", DATA | MODEL),
     "landscape": StageSpec(landscape_task, landscape_stage.run, "landscape", DATA | MODEL),
+    "sensitivity": StageSpec(sensitivity_task, sensitivity_stage.run, "sensitivity", DATA | MODEL),
     "study": StageSpec(study_task, study_stage.run, "study", DATA, inputs_optional=True),
 }

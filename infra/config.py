@@ -23,14 +23,16 @@ from spotlab.tasks.data.config import DataConfig
 from spotlab.tasks.evaluate.config import EvaluateConfig
 from spotlab.tasks.landscape.config import LandscapeStageConfig
 from spotlab.tasks.ood.config import OODStageConfig
+from spotlab.tasks.neural.config import SensitivityStageConfig
 from spotlab.tasks.prune.config import PruneStageConfig
 from spotlab.tasks.study.config import StudyConfig
 from spotlab.tasks.train.config import TrainConfig
 
-StageName = Literal["prep", "train", "evaluate", "ood", "attack", "prune", "landscape", "study"]
-STAGE_ORDER: tuple[str, ...] = ("prep", "train", "evaluate", "ood", "attack", "prune", "landscape", "study")
+StageName = Literal["prep", "train", "evaluate", "ood", "attack", "prune", "landscape", "sensitivity", "study"]
+STAGE_ORDER: tuple[str, ...] = ("prep", "train", "evaluate", "ood", "attack", "prune", "landscape", "sensitivity",
+                                "study")
 # Stages that run only when their section is present (or they are listed in ``stages``).
-OPTIONAL_STAGES: tuple[str, ...] = ("ood", "attack", "prune", "landscape", "study")
+OPTIONAL_STAGES: tuple[str, ...] = ("ood", "attack", "prune", "landscape", "sensitivity", "study")
 
 
 class ConfigError(ValueError):
@@ -76,6 +78,8 @@ class PipelineConfig(BaseModel, frozen=True, extra="forbid"):
     attack: AttackStageConfig | None = Field(None, description="Attack evaluation of the trained model.")
     prune: PruneStageConfig | None = Field(None, description="Pruning and spectral analysis of the trained model.")
     landscape: LandscapeStageConfig | None = Field(None, description="Loss-landscape analysis of the trained model.")
+    sensitivity: SensitivityStageConfig | None = Field(
+        None, description="Neural-site sensitivity of readouts of the trained model (Guo et al.).")
     study: StudyConfig | None = Field(None, description="A paper's claim check (by kind); see examples/papers/.")
     storage: StorageConfig = Field(
         default_factory=StorageConfig, description="Where artifacts go.", json_schema_extra=_OPERATIONAL
@@ -113,6 +117,7 @@ SCHEMAS: dict[str, Any] = {
     "attack": AttackStageConfig,
     "prune": PruneStageConfig,
     "landscape": LandscapeStageConfig,
+    "sensitivity": SensitivityStageConfig,
     "study": StudyConfig,
 }
 

@@ -12,6 +12,7 @@ from spotlab.tasks.compress.studies import EdenVNMSEConfig
 from spotlab.tasks.distributed.studies import DEFvsEFConfig
 from spotlab.tasks.ensemble.studies import FSPIComparisonConfig
 from spotlab.tasks.landscape.studies import DiagonalSAMConfig, SAMComparisonConfig, ToroidsConfig
+from spotlab.tasks.neural.studies import NeuralRobustnessConfig
 from spotlab.tasks.ood.studies import WOODSComparisonConfig
 from spotlab.tasks.prune.studies import PACNetTransferConfig, RamanujanTicketsConfig
 from spotlab.tasks.study.seeds import SeedSweepConfig
@@ -30,6 +31,7 @@ STUDIES = {cfg.model_fields["kind"].default: cfg for cfg in (
     EdenVNMSEConfig,
     FSPIComparisonConfig,
     WOODSComparisonConfig,
+    NeuralRobustnessConfig,
 )}
 
 StudyConfig = Annotated[Union[tuple(STUDIES.values())], Field(discriminator="kind")]

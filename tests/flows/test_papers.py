@@ -15,6 +15,7 @@ EXPECTED = {
     "cgd", "def", "eden", "fisher-sam", "pacnet", "prl", "ramanujan", "sam-understanding", "toroids",
     "fspi",
     "woods",
+    "neural-robustness",
 }
 
 
