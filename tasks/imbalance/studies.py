@@ -103,8 +103,9 @@ class RankSimRegressionConfig(BaseModel, frozen=True, extra="forbid"):
             figures={"mae_by_region": plot_mae_by_region(scores)},
             notes=f"Test errors, mean ± std over {self.seeds} seed(s); regions from the training label counts per "
             "bin (many > 0.835·n/bins, few < 0.167·n/bins: AgeDB-DIR's 100 / 20 per label scaled to the data's "
-            "size). The synthetic test split is balanced (uniform labels); diabetes' test split is a random 20% "
-            "and holds few few-shot samples (column few.n). Regions without test samples are left empty.",
+            "size). Exponential synthetic data have a balanced (uniform-label) test split; other data a random one, "
+            "drawn like the training labels, so few test samples fall in the few-shot region (column few.n, mean "
+            "over seeds). Regions without test samples are left empty.",
         )
 
     def _claims(self, scores: dict[tuple[str, str], list[dict]]) -> list[Claim]:
