@@ -34,7 +34,10 @@ class SyntheticClassificationConfig(BaseModel, frozen=True, extra="forbid"):
 
 
 class SyntheticRegressionConfig(BaseModel, frozen=True, extra="forbid"):
-    """Linear-plus-noise regression (make_regression) with an optional skew of the label distribution."""
+    """Linear-plus-noise regression (make_regression) with an optional skew of the label distribution, or (with
+    ``labels: exponential``) deep-imbalanced-regression data: integer labels 0..label_levels−1 drawn first, with
+    training density ∝ exp(−imbalance·y/label_levels) and a balanced (uniform-label) test split, inputs a fixed
+    random nonlinear embedding of the label plus Gaussian noise."""
 
     kind: Literal["synthetic-regression"] = "synthetic-regression"
     n_samples: int = Field(2000, ge=20, description="Number of examples kept (after imbalance sub-sampling).")
@@ -46,6 +49,21 @@ class SyntheticRegressionConfig(BaseModel, frozen=True, extra="forbid"):
         description="0 keeps the label distribution; larger values keep examples with probability "
         "∝ exp(−imbalance·z) where z is the standardised label, so high labels become rare (few-shot tail).",
     )
+    labels: Literal["skewed-gaussian", "exponential"] = Field(
+        "skewed-gaussian",
+        description="skewed-gaussian: make_regression labels kept with probability ∝ exp(−imbalance·z); exponential: "
+        "labels first (exponentially imbalanced training labels, balanced test split of test_fraction·n_samples).",
+    )
+    label_levels: int = Field(
+        100, ge=2, description="exponential labels only: number of integer label values (like ages 0..99)."
+    )
+
+
+class DiabetesConfig(BaseModel, frozen=True, extra="forbid"):
+    """scikit-learn's bundled diabetes regression data (442 patients, 10 features, integer disease progression
+    25..346, skewed toward low values)."""
+
+    kind: Literal["diabetes"] = "diabetes"
 
 
 class TorchvisionConfig(BaseModel, frozen=True, extra="forbid"):
@@ -62,13 +80,14 @@ DATASETS = {
     "digits": DigitsConfig,
     "synthetic-classification": SyntheticClassificationConfig,
     "synthetic-regression": SyntheticRegressionConfig,
+    "diabetes": DiabetesConfig,
     "mnist": TorchvisionConfig,
     "cifar10": TorchvisionConfig,
     "svhn": TorchvisionConfig,
 }
 
 DatasetConfig = Annotated[
-    Union[DigitsConfig, SyntheticClassificationConfig, SyntheticRegressionConfig, TorchvisionConfig],
+    Union[DigitsConfig, SyntheticClassificationConfig, SyntheticRegressionConfig, DiabetesConfig, TorchvisionConfig],
     Field(discriminator="kind"),
 ]
 

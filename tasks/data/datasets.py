@@ -6,11 +6,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_digits, make_classification, make_regression
+from sklearn.datasets import load_diabetes, load_digits, make_classification, make_regression
 from sklearn.model_selection import train_test_split
 
 from spotlab.tasks.data.config import (
     DataConfig,
+    DiabetesConfig,
     DigitsConfig,
     SyntheticClassificationConfig,
     SyntheticRegressionConfig,
@@ -90,6 +91,33 @@ def _synthetic_regression(cfg: SyntheticRegressionConfig, seed: int) -> tuple[np
     return x[chosen].astype(np.float32), y[chosen].astype(np.float32)
 
 
+def _exponential_regression(
+    cfg: SyntheticRegressionConfig, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Labels first: training labels with P(y) ∝ exp(−imbalance·y/levels), test labels uniform (balanced); inputs
+    x = sin(ω·y/levels + φ)·A + noise·ε with frequencies ω, phases φ and mixing A fixed by the seed."""
+    rng = np.random.default_rng(seed)
+    levels = np.arange(cfg.label_levels)
+    train_p = np.exp(-cfg.imbalance * levels / cfg.label_levels)
+    n_test = int(round(test_fraction * cfg.n_samples))
+    y_train = rng.choice(levels, size=cfg.n_samples, p=train_p / train_p.sum())
+    y_test = np.resize(levels, n_test)  # every level equally often (up to the remainder)
+    frequencies = rng.uniform(0.5, 3.0, cfg.n_features) * np.pi
+    phases = rng.uniform(0, 2 * np.pi, cfg.n_features)
+    mixing = rng.standard_normal((cfg.n_features, cfg.n_features)) / np.sqrt(cfg.n_features)
+
+    def inputs(y: np.ndarray) -> np.ndarray:
+        embedded = np.sin(np.outer(y / cfg.label_levels, frequencies) + phases) @ mixing
+        return (embedded + cfg.noise * rng.standard_normal(embedded.shape)).astype(np.float32)
+
+    return inputs(y_train), y_train.astype(np.float32), inputs(y_test), y_test.astype(np.float32)
+
+
+def _diabetes() -> tuple[np.ndarray, np.ndarray]:
+    x, y = load_diabetes(return_X_y=True, scaled=False)
+    return x.astype(np.float32), y.astype(np.float32)
+
+
 def _torchvision(cfg: TorchvisionConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     from torchvision import datasets
 
@@ -133,6 +161,9 @@ def prepare(cfg: DataConfig, seed: int) -> tuple[Splits, DatasetInfo]:
     if isinstance(ds, TorchvisionConfig):
         x_pool, y_pool, x_test, y_test = _torchvision(ds)
         task, bounds = "classification", (0.0, 1.0)
+    elif isinstance(ds, SyntheticRegressionConfig) and ds.labels == "exponential":
+        x_pool, y_pool, x_test, y_test = _exponential_regression(ds, cfg.test_fraction, seed)
+        task, bounds = "regression", None
     else:
         if isinstance(ds, DigitsConfig):
             x, y = _digits(ds)
@@ -140,6 +171,9 @@ def prepare(cfg: DataConfig, seed: int) -> tuple[Splits, DatasetInfo]:
         elif isinstance(ds, SyntheticClassificationConfig):
             x, y = _synthetic_classification(ds, seed)
             task, bounds = "classification", None
+        elif isinstance(ds, DiabetesConfig):
+            x, y = _diabetes()
+            task, bounds = "regression", None
         else:
             x, y = _synthetic_regression(ds, seed)
             task, bounds = "regression", None

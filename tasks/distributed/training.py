@@ -12,6 +12,7 @@ from spotlab.tasks.distributed.collective import Collective
 from spotlab.tasks.distributed.parallel import DataParallel
 from spotlab.tasks.train.config import TrainConfig
 from spotlab.tasks.train.loop import evaluate_split, fit
+from spotlab.tasks.train.objectives import build_objective
 from spotlab.tasks.train.schedules import build_scheduler
 
 
@@ -26,7 +27,7 @@ def train_worker(collective: Collective, cfg: TrainConfig, splits, info, seed: i
         module,
         optimizer,
         build_scheduler(cfg.schedule, optimizer, cfg.epochs),
-        cfg.objective.build(info.task, info.bounds),
+        build_objective(cfg.objective, info.task, info.bounds, as_tensor(splits.y_train)),
         (as_tensor(splits.x_train), as_tensor(splits.y_train)),
         (as_tensor(splits.x_val), as_tensor(splits.y_val)),
         task=info.task,

@@ -1,9 +1,16 @@
-"""Classification and regression metrics (scikit-learn where it has them; ECE is not in scikit-learn)."""
+"""Classification and regression metrics (scikit-learn where it has them; ECE is not in scikit-learn).
+
+Regression also reports each metric on the many/medium/few-shot label regions of the training distribution
+(tasks/imbalance/bins.py: thresholds scaled to the data's size) as ``<region>.<metric>``, regions without test
+samples giving only ``<region>.n = 0``; ``gm`` is the geometric mean of the per-sample absolute errors."""
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import gmean
 from sklearn.metrics import accuracy_score, log_loss, mean_absolute_error, mean_squared_error
+
+from spotlab.tasks.imbalance.bins import REGIONS, LabelBins
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -41,7 +48,22 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray, bins: int = 1
     }
 
 
-def regression_metrics(predictions: np.ndarray, targets: np.ndarray) -> dict[str, float]:
-    mse = mean_squared_error(targets, predictions)
-    return {"loss": float(mse), "mse": float(mse), "mae": float(mean_absolute_error(targets, predictions)),
-            "n": int(len(targets))}
+def _errors(predictions: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    return {"mse": float(mean_squared_error(targets, predictions)),
+            "mae": float(mean_absolute_error(targets, predictions)),
+            "gm": float(gmean(np.abs(predictions - targets))), "n": int(len(targets))}
+
+
+def regression_metrics(predictions: np.ndarray, targets: np.ndarray, train_labels: np.ndarray | None = None,
+                       bins: int = 100) -> dict[str, float]:
+    """MSE (also as ``loss``), MAE and GM overall, and per shot region when ``train_labels`` are given."""
+    metrics = _errors(predictions, targets)
+    metrics["loss"] = metrics["mse"]
+    if train_labels is not None:
+        label_bins = LabelBins.fit(train_labels, bins)
+        region = label_bins.regions(train_labels)[label_bins.index(targets)]
+        for name in REGIONS:
+            members = region == name
+            scores = _errors(predictions[members], targets[members]) if members.any() else {"n": 0}
+            metrics.update({f"{name}.{k}": v for k, v in scores.items()})
+    return metrics

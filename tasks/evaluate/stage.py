@@ -1,4 +1,5 @@
-"""The ``evaluate`` stage: accuracy, loss, NLL and ECE (or MSE/MAE for regression) of a trained model."""
+"""The ``evaluate`` stage: accuracy, loss, NLL and ECE (or MSE/MAE/GM overall and per shot region for regression)
+of a trained model."""
 
 from __future__ import annotations
 
@@ -23,6 +24,6 @@ def run(ctx: StageContext) -> StageResult:
     if info.task == "classification":
         metrics = classification_metrics(out, y, ctx.config.ece_bins)
     else:
-        metrics = regression_metrics(out.squeeze(-1), y)
+        metrics = regression_metrics(out.squeeze(-1), y, splits.y_train, ctx.config.label_bins)
     ctx.write_json("metrics.json", metrics)
     return ctx.result(metrics)

@@ -14,6 +14,10 @@ from pydantic import BaseModel, Field
 from torch import nn
 
 from spotlab.tasks.attack.objectives import PGDATConfig, PRLConfig, TRADESConfig
+from spotlab.tasks.imbalance.composition import build_objective  # noqa: F401 - the call sites' entry point
+from spotlab.tasks.imbalance.fds import FDSConfig
+from spotlab.tasks.imbalance.lds import LDSConfig
+from spotlab.tasks.imbalance.ranksim import RankSimConfig
 
 Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -33,6 +37,10 @@ class ERMConfig(BaseModel, frozen=True, extra="forbid"):
         return lambda model, x, y: loss(model(x), y)
 
 
-OBJECTIVES = {cfg.model_fields["kind"].default: cfg for cfg in (ERMConfig, PGDATConfig, TRADESConfig, PRLConfig)}
+OBJECTIVES = {cfg.model_fields["kind"].default: cfg for cfg in (ERMConfig, PGDATConfig, TRADESConfig, PRLConfig,
+                                                                LDSConfig, FDSConfig, RankSimConfig)}
 
 ObjectiveConfig = Annotated[Union[tuple(OBJECTIVES.values())], Field(discriminator="kind")]
+
+for _wrapper in (FDSConfig, RankSimConfig):  # objectives wrapping any objective (their ``base``)
+    _wrapper.model_rebuild(_types_namespace={"ObjectiveConfig": ObjectiveConfig})

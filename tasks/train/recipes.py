@@ -8,6 +8,7 @@ from torch import nn
 from spotlab.models.registry import build_model
 from spotlab.tasks.train.config import TrainConfig
 from spotlab.tasks.train.loop import evaluate_split, fit
+from spotlab.tasks.train.objectives import build_objective
 from spotlab.tasks.train.schedules import build_scheduler
 
 
@@ -20,7 +21,7 @@ def train_model(cfg: TrainConfig, splits, info, seed: int) -> nn.Module:
         model,
         optimizer,
         build_scheduler(cfg.schedule, optimizer, cfg.epochs),
-        cfg.objective.build(info.task, info.bounds),
+        build_objective(cfg.objective, info.task, info.bounds, torch.as_tensor(splits.y_train)),
         (torch.as_tensor(splits.x_train), torch.as_tensor(splits.y_train)),
         (torch.as_tensor(splits.x_val), torch.as_tensor(splits.y_val)),
         task=info.task,

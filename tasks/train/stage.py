@@ -22,6 +22,7 @@ from spotlab.tasks.data.stage import load_prepared
 from spotlab.tasks.distributed.parallel import DataParallel
 from spotlab.tasks.train.config import TrainConfig
 from spotlab.tasks.train.loop import EpochMetrics, capture_rng, fit, resolve_device, restore_rng, train_step
+from spotlab.tasks.train.objectives import build_objective
 from spotlab.tasks.train.plots import plot_curves
 from spotlab.tasks.train.schedules import build_scheduler
 
@@ -64,7 +65,7 @@ def train(ctx: StageContext, parallel: DataParallel | None = None) -> StageResul
         module, optimizer = parallel.setup(model, cfg.optimizer)
     evaluate_at = contextlib.nullcontext if parallel is None else lambda: parallel.evaluation_point(optimizer)
     scheduler = build_scheduler(cfg.schedule, optimizer, cfg.epochs)
-    objective = cfg.objective.build(info.task, info.bounds)
+    objective = build_objective(cfg.objective, info.task, info.bounds, torch.as_tensor(splits.y_train))
 
     start_epoch, history = 0, []
     checkpoint = _latest_checkpoint(ctx)
