@@ -40,7 +40,7 @@ MAX_RUN_ID = 100
 _SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "SPOTLAB_API_TOKEN",
                "PREFECT_API_KEY", "PREFECT_API_AUTH_STRING")
 _SECRET_PATTERNS = (  # user:password@ in URLs; presigned-URL signatures and credentials
-    re.compile(r"(://)[^/@\s]+@"),
+    re.compile(r"(://)[^/@\s]+(?=@)"),
     re.compile(r"((?:X-Amz-[A-Za-z]+|Signature|AWSAccessKeyId)=)[^&\s]+"),
 )
 MAX_ERROR_CHARS = 2000

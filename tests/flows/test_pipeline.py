@@ -101,5 +101,6 @@ def test_a_failed_stage_marks_the_run_failed(tmp_path, prefect_api, monkeypatch)
     config = tiny(tmp_path)
     with pytest.raises(RuntimeError, match="boom"):
         pipeline(config)
-    [manifest] = [m for m in __import__("spotlab.infra.runs", fromlist=["list_runs"]).list_runs(open_store(config.storage.url))]
+    [manifest] = __import__("spotlab.infra.runs", fromlist=["list_runs"]).list_runs(open_store(config.storage.url)).manifests
     assert manifest.status == "failed" and "evaluate" not in manifest.stages
+    assert manifest.error == "RuntimeError: boom"  # the cause, as the process saw it
