@@ -18,6 +18,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -342,7 +343,7 @@ def create_app(
         return RunCreated(id=submission.run_id, state="scheduled", backend=backend)
 
     @app.get("/runs", dependencies=auth, tags=["runs"], responses={200: {"headers": {UNREADABLE_HEADER: {
-        "description": "Comma-separated ids of runs skipped because their manifest is unreadable.",
+        "description": "Comma-separated, percent-encoded ids of runs skipped because their manifest is unreadable.",
         "schema": {"type": "string"}}}}})
     def runs(response: Response,
              limit: int = Query(100, ge=1, le=1000, description="At most this many, newest first.")) -> list[RunStatus]:
@@ -352,7 +353,8 @@ def create_app(
         listing = list_runs(artifact_store)
         if listing.unreadable:
             log.warning("skipped unreadable runs: %s", listing.unreadable)
-            response.headers[UNREADABLE_HEADER] = ",".join(sorted(listing.unreadable))
+            # Percent-encoded: a folder name in the store may hold anything, a header may not.
+            response.headers[UNREADABLE_HEADER] = ",".join(quote(i, safe="._=+-") for i in sorted(listing.unreadable))
         manifests = {m.run_id: m for m in listing.manifests}
         ids = sorted(set(manifests) | set(submissions), reverse=True)[:limit]
         return [status(run_id, manifests.get(run_id), False, artifact_store) for run_id in ids]

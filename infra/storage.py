@@ -149,8 +149,13 @@ class LocalStore(ArtifactStore):
             return []
         found = []
         for path in base.rglob("*"):
-            if path.is_file() and _TMP_MARK not in path.name:
-                found.append(StoredObject(path.relative_to(self.root).as_posix(), path.stat().st_mtime))
+            if _TMP_MARK in path.name:
+                continue
+            try:
+                if path.is_file():
+                    found.append(StoredObject(path.relative_to(self.root).as_posix(), path.stat().st_mtime))
+            except FileNotFoundError:  # deleted while listing (another gc, a runs rm)
+                continue
         return sorted(found, key=lambda item: item.key)
 
 

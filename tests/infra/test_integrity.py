@@ -301,6 +301,8 @@ def messy_store(tmp_path):
         store.put_bytes(paths.manifest(run_id), raw)
     (tmp_path / "runs" / "a-folder" / "manifest.json").mkdir(parents=True)
     (tmp_path / "runs" / "a-folder" / "manifest.json" / "x").write_text("x")
+    (tmp_path / "runs" / "odd näme").mkdir()
+    (tmp_path / "runs" / "odd näme" / "manifest.json").write_text("{}")  # not even a valid run id
     return tmp_path, good.run_id
 
 
@@ -320,11 +322,12 @@ def test_listings_skip_and_report_corrupt_runs(messy_store, live_server):
     listed = invoke("runs", "ls", "--json", "--store", root)
     assert listed.exit_code == 0
     assert [r["run_id"] for r in json.loads(listed.stdout)] == [good]
-    assert all(f"skipped unreadable run {bad}" in listed.stderr for bad in [*BAD_MANIFESTS, "a-folder"])
+    assert all(f"skipped unreadable run {bad}" in listed.stderr for bad in [*BAD_MANIFESTS, "a-folder", "odd näme"])
     with live_server(create_app(str(root))) as client:
         response = client.get("/runs")
         assert response.status_code == 200 and [r["id"] for r in response.json()] == [good]
-        assert set(response.headers["x-spotlab-unreadable-runs"].split(",")) == {*BAD_MANIFESTS, "a-folder"}
+        assert set(response.headers["x-spotlab-unreadable-runs"].split(",")) == {
+            *BAD_MANIFESTS, "a-folder", "odd%20n%C3%A4me"}
         broken = client.get("/runs/garbage")
         assert broken.status_code == 502 and "failed verification" in broken.json()["detail"]
         assert client.get(f"/runs/{good}").json()["state"] == "completed"
