@@ -202,7 +202,7 @@ def parse_manifest(run_id: str, raw: bytes) -> Manifest:
         raise UnreadableRun(
             f"{where} is in the old per-run layout (artifact files under runs/<id>/, absolute URIs), which this "
             "version does not read; use a new store (--store or $SPOTLAB_ARTIFACTS) and re-run, or read this one "
-            "with spotlab 0.1"
+            f"with the spotlab commit that wrote it ({str(value.get('git_commit'))[:12]})"
         )
     try:
         manifest = Manifest.model_validate(value)
