@@ -166,7 +166,7 @@ def runs_ls(store: Optional[str] = StoreOption, endpoint_url: Optional[str] = En
 @runs_app.command("rm")
 def runs_rm(run_id: str, store: Optional[str] = StoreOption, endpoint_url: Optional[str] = EndpointOption,
             force: bool = typer.Option(False, "--force", help="Remove it even if its heartbeat is fresh.")) -> None:
-    """Remove a run (its manifest and lease); its objects go at the next `spotlab gc` unless other runs use them."""
+    """Remove a run's folder (manifest, lease); its objects go at the next `spotlab gc` unless other runs use them."""
     artifact_store = _store(store, endpoint_url)
     try:
         removed = remove_run(artifact_store, run_id, force=force)
