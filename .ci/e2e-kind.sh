@@ -57,7 +57,7 @@ echo "submitted run $RUN_ID"
 STATE=scheduled
 for _ in $(seq 180); do
   STATE=$(curl -fsS "$API/runs/$RUN_ID" -H "$AUTH" | python3 -c 'import json, sys; print(json.load(sys.stdin)["state"])')
-  case "$STATE" in completed|failed|cancelled) break ;; esac
+  case "$STATE" in completed|failed|cancelled|crashed) break ;; esac
   sleep 5
 done
 echo "run $RUN_ID: $STATE"

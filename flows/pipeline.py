@@ -10,7 +10,7 @@ from spotlab.flows.stages import STAGES
 from spotlab.infra.config import ConfigError, PipelineConfig
 from spotlab.infra.identity import config_hash
 from spotlab.infra.orchestration import RunHandle
-from spotlab.infra.runs import ArtifactRef, Run, StageResult, canonical_config
+from spotlab.infra.runs import ArtifactRef, Run, StageResult, canonical_config, tracked
 from spotlab.infra.storage import open_store
 from spotlab.tasks.progress import advance
 
@@ -37,7 +37,7 @@ def pipeline(config: PipelineConfig, force: bool = False, run_id: str | None = N
     handle = RunHandle(store_url=config.storage.url, endpoint_url=config.storage.endpoint_url, run_id=run.run_id)
     done: dict[str, StageResult] = {}
     stages = config.active_stages()
-    try:
+    with tracked(store, run.run_id):  # heartbeat while running; completed, or failed with the cause
         for index, stage in enumerate(stages):
             advance("stage", index, len(stages), stage)
             spec = STAGES[stage]
@@ -46,10 +46,6 @@ def pipeline(config: PipelineConfig, force: bool = False, run_id: str | None = N
             )
             section = getattr(config, spec.section)
             done[stage] = task(handle, section, config.seed, stage_inputs(stage, done), force)
-    except BaseException:
-        Run.open(store, run.run_id).finish("failed")
-        raise
-    Run.open(store, run.run_id).finish("completed")
     advance("stage", len(stages), len(stages), "done")
     return {
         "run_id": run.run_id,

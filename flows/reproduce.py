@@ -14,7 +14,7 @@ from prefect import flow
 from spotlab.flows.pipeline import pipeline
 from spotlab.infra.config import ConfigError, read_config_file, resolve
 from spotlab.infra.identity import config_hash
-from spotlab.infra.runs import Run, StageRecord, utc_now
+from spotlab.infra.runs import Run, StageRecord, tracked, utc_now
 from spotlab.infra.storage import open_store
 from spotlab.tasks.progress import advance
 from spotlab.tasks.study.report import cell_text, markdown_table
@@ -122,20 +122,24 @@ def reproduce(files: list[str], quick: bool = False, store_url: str = "./spotlab
             sections.append(section)
     store = open_store(store_url, endpoint_url)
     settings = {"files": files, "quick": quick}
-    run = Run.create(store, "reproduce", settings, config_hash(settings))
-    started = utc_now()
-    refs = {
-        "verdicts.json": run.write_json(REPORT_STAGE, "verdicts.json", verdicts),
-        "report.md": run.write(REPORT_STAGE, "report.md", report_markdown(verdicts, sections).encode(), "text/markdown"),
-        "report.html": run.write(REPORT_STAGE, "report.html", report_html(verdicts, sections).encode(), "text/html"),
-    }
-    for s in sections:
-        for fig, data in s["figures"].items():
-            refs[f"{s['name']}-{fig}"] = run.write(REPORT_STAGE, f"{s['name']}-{fig}", data, "image/png")
-    advance("paper", len(files), len(files), "report")
-    passed = sum(v["verdict"] == "pass" for v in verdicts)
-    record = StageRecord(artifacts=refs, metrics={"passed": passed, "total": len(verdicts)},
-                         config_hash=config_hash(settings), cache_key="", started=started, finished=utc_now())
-    run.record_stage(REPORT_STAGE, record, [])
-    run.finish("completed")
-    return {"verdicts": verdicts, "report_url": refs["report.html"].uri}
+    identity = config_hash(settings)
+    run = Run.create(store, "reproduce", settings, identity)
+    with tracked(store, run.run_id):
+        started = utc_now()
+        report_md = report_markdown(verdicts, sections).encode()
+        refs = {
+            "verdicts.json": run.write_json(REPORT_STAGE, "verdicts.json", verdicts, identity),
+            "report.md": run.write(REPORT_STAGE, "report.md", report_md, "text/markdown", identity),
+            "report.html": run.write(REPORT_STAGE, "report.html", report_html(verdicts, sections).encode(),
+                                     "text/html", identity),
+        }
+        for s in sections:
+            for fig, data in s["figures"].items():
+                name = f"{s['name']}-{fig}"
+                refs[name] = run.write(REPORT_STAGE, name, data, "image/png", identity)
+        advance("paper", len(files), len(files), "report")
+        passed = sum(v["verdict"] == "pass" for v in verdicts)
+        record = StageRecord(artifacts=refs, metrics={"passed": passed, "total": len(verdicts)},
+                             config_hash=identity, cache_key="", started=started, finished=utc_now())
+        run.record_stage(REPORT_STAGE, record, [])
+    return {"verdicts": verdicts, "report_url": store.uri(refs["report.html"].key)}

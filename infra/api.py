@@ -18,6 +18,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -27,9 +28,10 @@ from pydantic import BaseModel, Field, ValidationError
 from spotlab.infra import paths
 from spotlab.infra.config import PipelineConfig, StorageConfig
 from spotlab.infra.kube.resources import combined, job_variables
-from spotlab.infra.runs import ChecksumMismatch, Manifest, Run, list_runs, new_run_id
+from spotlab.infra.runs import (ChecksumMismatch, Manifest, NoSuchRun, Run, UnreadableRun, list_runs, new_run_id,
+                                observed_state)
 from spotlab.infra.settings import default_artifact_url
-from spotlab.infra.storage import ArtifactStore, InvalidKey, S3Store, StorageError, open_store
+from spotlab.infra.storage import ArtifactStore, InvalidKey, NotFound, S3Store, StorageError, open_store
 
 log = logging.getLogger("spotlab.api")
 
@@ -37,11 +39,12 @@ TOKEN_ENV = "SPOTLAB_API_TOKEN"
 MAX_BODY_ENV = "SPOTLAB_API_MAX_BODY_BYTES"
 DEPLOYMENT_ENV = "SPOTLAB_DEPLOYMENT"
 DEFAULT_MAX_BODY = 1 << 20
-RunState = Literal["scheduled", "running", "completed", "failed", "cancelled"]
+UNREADABLE_HEADER = "X-Spotlab-Unreadable-Runs"
+RunState = Literal["scheduled", "running", "completed", "failed", "cancelled", "crashed"]
 # Prefect state type → API state.
 PREFECT_STATES: dict[str, RunState] = {
     "SCHEDULED": "scheduled", "PENDING": "scheduled", "PAUSED": "scheduled",
-    "RUNNING": "running", "COMPLETED": "completed", "FAILED": "failed", "CRASHED": "failed",
+    "RUNNING": "running", "COMPLETED": "completed", "FAILED": "failed", "CRASHED": "crashed",
     "CANCELLING": "cancelled", "CANCELLED": "cancelled",
 }
 
@@ -68,7 +71,8 @@ class StageProgress(BaseModel):
 class RunStatus(BaseModel):
     id: str
     name: str | None = None
-    state: RunState
+    state: RunState = Field(description="'crashed': the manifest says running but its heartbeat stopped.")
+    error: str | None = Field(None, description="Why a failed run failed (exception type and message).")
     created: str | None = None
     stages: StageProgress
     metrics: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Metrics of each finished stage.")
@@ -176,9 +180,17 @@ def planned_stages(manifest: Manifest) -> list[str]:
         return list(manifest.stages)
 
 
-def run_state(submission: Submission | None, manifest: Manifest | None, prefect: RunState | None) -> RunState:
+def run_state(submission: Submission | None, manifest: Manifest | None, prefect: RunState | None,
+              observed: RunState | None = None) -> RunState:
+    """``observed`` is the store's view of a manifest still marked running: running, or crashed (stale heartbeat)."""
+    # What the run recorded beats its process's exit code and Prefect's view; a cancelled run records a failure
+    # (its process unwinds on SIGTERM), which the cancellation explains.
+    if manifest is not None and manifest.status == "completed":
+        return "completed"
     if submission is not None and submission.cancelled:
         return "cancelled"
+    if manifest is not None and manifest.status == "failed":
+        return "failed"
     if prefect is not None:
         return prefect
     process = submission.process if submission is not None else None
@@ -186,7 +198,7 @@ def run_state(submission: Submission | None, manifest: Manifest | None, prefect:
         return "failed"  # died before or without recording its failure
     if manifest is None:
         return "scheduled"
-    return manifest.status
+    return observed or manifest.status
 
 
 class BodyLimit:
@@ -258,6 +270,12 @@ def create_app(
         log.warning("storage error on %s: %s", request.url.path, exc)
         return JSONResponse({"detail": "artifact store unavailable"}, status_code=503)
 
+    @app.exception_handler(UnreadableRun)
+    async def unreadable_run(request: Request, exc: UnreadableRun):
+        log.error("%s", exc)
+        return JSONResponse({"detail": "the run's manifest failed verification (corrupt or an old layout)"},
+                            status_code=502)
+
     @app.middleware("http")
     async def internal_error(request: Request, call_next):
         # Handled here rather than by an exception handler, which re-raises to the server: the client gets a
@@ -271,21 +289,19 @@ def create_app(
     def open_run(run_id: str) -> Run | None:
         try:
             return Run.open(store(), run_id)
-        except InvalidKey:
-            return None
-        except StorageError:
-            if store().exists(paths.manifest(run_id)):
-                raise
+        except (InvalidKey, NoSuchRun):
             return None
 
-    def status(run_id: str, manifest: Manifest | None, ask_prefect: bool) -> RunStatus:
+    def status(run_id: str, manifest: Manifest | None, ask_prefect: bool, artifact_store: ArtifactStore) -> RunStatus:
         submission = submissions.get(run_id)
         prefect = launcher.prefect_state(submission) if ask_prefect and submission is not None else None
         planned = submission.planned if submission is not None else planned_stages(manifest)
+        observed = observed_state(artifact_store, manifest) if manifest is not None else None
         return RunStatus(
             id=run_id,
             name=manifest.name if manifest else submission.name,
-            state=run_state(submission, manifest, prefect),
+            state=run_state(submission, manifest, prefect, observed),
+            error=manifest.error if manifest else None,
             created=manifest.created if manifest else None,
             stages=StageProgress(planned=planned, done=list(manifest.stages) if manifest else []),
             metrics={stage: record.metrics for stage, record in manifest.stages.items()} if manifest else {},
@@ -326,12 +342,22 @@ def create_app(
         log.info("run %s submitted (%s)", submission.run_id, backend)
         return RunCreated(id=submission.run_id, state="scheduled", backend=backend)
 
-    @app.get("/runs", dependencies=auth, tags=["runs"])
-    def runs(limit: int = Query(100, ge=1, le=1000, description="At most this many, newest first.")) -> list[RunStatus]:
-        """Runs in the artifact store plus runs launched here that have not written a manifest yet."""
-        manifests = {m.run_id: m for m in list_runs(store())}
+    @app.get("/runs", dependencies=auth, tags=["runs"], responses={200: {"headers": {UNREADABLE_HEADER: {
+        "description": "Comma-separated, percent-encoded ids of runs skipped because their manifest is unreadable.",
+        "schema": {"type": "string"}}}}})
+    def runs(response: Response,
+             limit: int = Query(100, ge=1, le=1000, description="At most this many, newest first.")) -> list[RunStatus]:
+        """Runs in the artifact store plus runs launched here that have not written a manifest yet (runs whose
+        manifest is unreadable are skipped and named in the X-Spotlab-Unreadable-Runs header)."""
+        artifact_store = store()
+        listing = list_runs(artifact_store)
+        if listing.unreadable:
+            log.warning("skipped unreadable runs: %s", listing.unreadable)
+            # Percent-encoded: a folder name in the store may hold anything, a header may not.
+            response.headers[UNREADABLE_HEADER] = ",".join(quote(i, safe="._=+-") for i in sorted(listing.unreadable))
+        manifests = {m.run_id: m for m in listing.manifests}
         ids = sorted(set(manifests) | set(submissions), reverse=True)[:limit]
-        return [status(run_id, manifests.get(run_id), ask_prefect=False) for run_id in ids]
+        return [status(run_id, manifests.get(run_id), False, artifact_store) for run_id in ids]
 
     def known(run_id: str) -> tuple[Run | None, Manifest | None]:
         run = open_run(run_id)
@@ -339,11 +365,12 @@ def create_app(
             raise HTTPException(404, f"no run {run_id!r}")
         return run, run.manifest if run else None
 
-    @app.get("/runs/{run_id}", dependencies=auth, tags=["runs"], responses={404: {"description": "No such run."}})
+    @app.get("/runs/{run_id}", dependencies=auth, tags=["runs"], responses={
+        404: {"description": "No such run."}, 502: {"description": "The run's manifest is unreadable."}})
     def get_run(run_id: str) -> RunStatus:
         """State, stage progress and the metrics of finished stages."""
         _, manifest = known(run_id)
-        return status(run_id, manifest, ask_prefect=True)
+        return status(run_id, manifest, True, store())
 
     @app.post("/runs/{run_id}/cancel", dependencies=auth, tags=["runs"],
               responses={404: {"description": "No such run."}, 409: {"description": "Not launched here."}})
@@ -355,7 +382,7 @@ def create_app(
             raise HTTPException(409, f"run {run_id!r} was not launched through this API process")
         if run_state(submission, manifest, None) in ("scheduled", "running"):
             launcher.cancel(submission)
-        return status(run_id, manifest, ask_prefect=False)
+        return status(run_id, manifest, False, store())
 
     @app.get("/runs/{run_id}/artifacts", dependencies=auth, tags=["artifacts"],
              responses={404: {"description": "No such run."}})
@@ -382,12 +409,15 @@ def create_app(
         if redirect:
             if not isinstance(run.store, S3Store):
                 raise HTTPException(400, "redirect=1 needs an S3 artifact store")
-            return RedirectResponse(run.store.presigned_url(run.store.key_of(record.uri)), status_code=307)
+            return RedirectResponse(run.store.presigned_url(record.key), status_code=307)
         try:
             data = run.read(record)
         except ChecksumMismatch as exc:
             log.error("%s", exc)
             raise HTTPException(502, "artifact failed checksum verification") from exc
+        except NotFound as exc:
+            log.error("%s", exc)
+            raise HTTPException(502, "artifact's bytes are missing from the store") from exc
         filename = path.rsplit("/", 1)[-1]
         return Response(data, media_type=record.media_type, headers={
             "X-Checksum-Sha256": record.sha256, "Content-Disposition": f'attachment; filename="{filename}"',

@@ -12,10 +12,12 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from spotlab.infra.config import ConfigError, PipelineConfig, bundled_examples, example_names, json_schema, load_config
 from spotlab.infra.progress import console_output
-from spotlab.infra.runs import Run, list_runs
+from spotlab.infra.retention import DEFAULT_GRACE_S, collect_garbage, remove_run
+from spotlab.infra.runs import Run, describe_failure, list_runs, observed_state
 from spotlab.infra.service_cli import register as register_service_commands
 from spotlab.infra.settings import default_artifact_url, prefect_api_problem
 from spotlab.infra.storage import InvalidKey, StorageError, open_store
@@ -109,6 +111,8 @@ def run(
             result = pipeline(config, force=force)
     except (StorageError, ConfigError) as exc:
         fail(str(exc), 1)
+    except Exception as exc:  # the run recorded the cause in its manifest; say it here too, without a traceback
+        fail(f"run failed: {describe_failure(exc)}", 1)
     if as_json:
         print(json.dumps(result, default=str))
     else:
@@ -137,21 +141,57 @@ def schema(name: str = typer.Argument("pipeline", help="pipeline or a section: d
 @runs_app.command("ls")
 def runs_ls(store: Optional[str] = StoreOption, endpoint_url: Optional[str] = EndpointOption,
             as_json: bool = typer.Option(False, "--json")) -> None:
-    """List runs, oldest first."""
+    """List runs, oldest first; a running run whose heartbeat stopped shows as crashed, a failed one its cause."""
+    artifact_store = _store(store, endpoint_url)
     try:
-        manifests = list_runs(_store(store, endpoint_url))
+        listing = list_runs(artifact_store)
+        states = {m.run_id: observed_state(artifact_store, m) for m in listing.manifests}
     except StorageError as exc:
         fail(str(exc), 1)
+    for run_id, why in listing.unreadable.items():
+        err.print(f"warning: skipped unreadable run {run_id}: {why}", markup=False, highlight=False)
     if as_json:
-        print(json.dumps([{"run_id": m.run_id, "name": m.name, "status": m.status, "created": m.created,
-                           "stages": list(m.stages)} for m in manifests]))
+        print(json.dumps([{"run_id": m.run_id, "name": m.name, "status": states[m.run_id], "created": m.created,
+                           "stages": list(m.stages), "error": m.error} for m in listing.manifests]))
         return
     table = Table()
-    for column in ("run id", "name", "status", "stages", "artifacts"):
-        table.add_column(column)
-    for m in manifests:
-        table.add_row(m.run_id, m.name, m.status, ", ".join(m.stages), str(len(m.artifacts)))
+    for column in ("run id", "name", "status", "stages", "artifacts", "cause"):
+        table.add_column(column, overflow="fold")
+    for m in listing.manifests:
+        table.add_row(m.run_id, Text(m.name), states[m.run_id], ", ".join(m.stages), str(len(m.artifacts)),
+                      Text(m.error or ""))
     out.print(table)
+
+
+@runs_app.command("rm")
+def runs_rm(run_id: str, store: Optional[str] = StoreOption, endpoint_url: Optional[str] = EndpointOption,
+            force: bool = typer.Option(False, "--force", help="Remove it even if its heartbeat is fresh.")) -> None:
+    """Remove a run's folder (manifest, lease); its objects go at the next `spotlab gc` unless other runs use them."""
+    artifact_store = _store(store, endpoint_url)
+    try:
+        removed = remove_run(artifact_store, run_id, force=force)
+    except InvalidKey as exc:
+        fail(str(exc), 2)
+    except StorageError as exc:
+        fail(str(exc), 1)
+    err.print(f"removed run {run_id} ({removed} keys)", highlight=False, markup=False)
+
+
+@app.command()
+def gc(store: Optional[str] = StoreOption, endpoint_url: Optional[str] = EndpointOption,
+       dry_run: bool = typer.Option(False, "--dry-run", help="Say what would go; delete nothing."),
+       grace_s: float = typer.Option(DEFAULT_GRACE_S, "--grace-s", min=0,
+                                     help="Keep unreferenced objects younger than this (runs still writing).")) -> None:
+    """Delete stored objects no run's manifest references (and cache entries that point at deleted objects)."""
+    artifact_store = _store(store, endpoint_url)
+    try:
+        result = collect_garbage(artifact_store, grace_s=grace_s, dry_run=dry_run)
+    except StorageError as exc:
+        fail(str(exc), 1)
+    verb = "would delete" if dry_run else "deleted"
+    out.print(f"{verb} {len(result.deleted)} objects and {len(result.stale_cache_entries)} cache entries; kept "
+              f"{result.referenced} referenced and {result.young} younger than {grace_s:g} s", highlight=False,
+              markup=False)
 
 
 def _open_run(run_id: str, store: str | None, endpoint: str | None) -> Run:
@@ -168,6 +208,8 @@ def artifacts_ls(run_id: str, store: Optional[str] = StoreOption, endpoint_url: 
                  as_json: bool = typer.Option(False, "--json")) -> None:
     """List a run's artifacts with their sha256, size and producing stage."""
     run = _open_run(run_id, store, endpoint_url)
+    if run.manifest.error:
+        err.print(f"run {run_id} failed: {run.manifest.error}", markup=False, highlight=False)
     if as_json:
         print(json.dumps([a.model_dump() for a in run.manifest.artifacts]))
         return
@@ -183,13 +225,18 @@ def artifacts_ls(run_id: str, store: Optional[str] = StoreOption, endpoint_url: 
 def artifacts_get(run_id: str, path: str, dest: Path, store: Optional[str] = StoreOption,
                   endpoint_url: Optional[str] = EndpointOption) -> None:
     """Download artifact PATH ('<stage>/<name>') of a run to DEST, verifying its sha256."""
+    target = dest / Path(path).name if dest.is_dir() else dest
+    if not target.parent.is_dir():
+        fail(f"destination folder {target.parent} does not exist", 2)
     run = _open_run(run_id, store, endpoint_url)
     try:
         data = run.read(run.find(path))
     except StorageError as exc:
         fail(str(exc), 1)
-    target = dest / Path(path).name if dest.is_dir() else dest
-    target.write_bytes(data)
+    try:
+        target.write_bytes(data)
+    except OSError as exc:
+        fail(f"cannot write {target}: {exc.strerror or exc}", 1)
     err.print(f"wrote {target} ({len(data)} bytes, sha256 verified)", highlight=False)
 
 

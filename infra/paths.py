@@ -1,11 +1,33 @@
-"""Every key the project writes is built here, one function per kind of path; nothing else formats keys."""
+"""Every key the project writes is built here, one function per kind of path; nothing else formats keys.
+
+The store layout::
+
+    objects/<sha256[:2]>/<sha256>        artifact bytes, written once under the hash of their content
+    runs/<run-id>/manifest.json          the run: config, state, and <stage>/<name> → sha256 with lineage
+    runs/<run-id>/lease.json             the run's heartbeat while a process works on it
+    runs/<run-id>/<stage>/scratch/<name> hand-over files between processes of one stage (never artifacts)
+    cache/<stage>/<cache-key>.json       a finished stage's record by its identity, for later runs to reuse
+
+Every key is relative to the store's root, so a store folder or S3 prefix can be copied or moved whole.
+"""
 
 from __future__ import annotations
 
-from spotlab.infra.storage import join_key, validate_key
+import re
 
+from spotlab.infra.storage import InvalidKey, join_key, validate_key
+
+OBJECTS = "objects"
 RUNS = "runs"
 CACHE = "cache"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def object_key(sha256: str) -> str:
+    """Where the bytes hashing to ``sha256`` live; fanned out by the first two hex digits."""
+    if not isinstance(sha256, str) or not _SHA256.match(sha256):
+        raise InvalidKey(f"{sha256!r} is not a sha256 hex digest")
+    return join_key(OBJECTS, sha256[:2], sha256)
 
 
 def run_prefix(run_id: str) -> str:
@@ -16,13 +38,13 @@ def manifest(run_id: str) -> str:
     return join_key(RUNS, run_id, "manifest.json")
 
 
-def artifact(run_id: str, stage: str, name: str) -> str:
-    """``runs/<run-id>/<stage>/<name>``; ``name`` may contain sub-folders (``checkpoints/epoch-0005.pt``)."""
-    return join_key(RUNS, run_id, stage, validate_key(name))
+def lease(run_id: str) -> str:
+    return join_key(RUNS, run_id, "lease.json")
 
 
-def stage_prefix(run_id: str, stage: str) -> str:
-    return join_key(RUNS, run_id, stage)
+def scratch(run_id: str, stage: str, name: str) -> str:
+    """A file one process of a stage hands to another (e.g. a distributed worker's result); not an artifact."""
+    return join_key(RUNS, run_id, stage, "scratch", validate_key(name))
 
 
 def cache_entry(stage: str, cache_key: str) -> str:

@@ -87,7 +87,7 @@ def execute_one_stage(stage: str, run: Run, config_text: str, seed: int | None, 
         inputs[name] = record.artifacts[artifact]
     seed = run.manifest.config.get("seed", 0) if seed is None else seed
     result = execute_stage(run, stage, config, seed, inputs, spec.run, force=force)
-    return {"run_id": run.run_id, "stage": stage, "artifacts": {k: v.uri for k, v in result.artifacts.items()},
+    return {"run_id": run.run_id, "stage": stage, "artifacts": {k: v.key for k, v in result.artifacts.items()},
             "metrics": result.metrics}
 
 

@@ -52,3 +52,31 @@ def prefect_api_problem(timeout_s: float = 10.0) -> str | None:
     if response.status_code != 200:
         return f"the Prefect API at PREFECT_API_URL={url} answered /health with HTTP {response.status_code}"
     return None
+
+
+HEARTBEAT_ENV = "SPOTLAB_HEARTBEAT_S"
+HEARTBEAT_TIMEOUT_ENV = "SPOTLAB_HEARTBEAT_TIMEOUT_S"
+
+
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise ValueError(f"${name}={raw!r} must be a positive number of seconds")
+    return value
+
+
+def heartbeat_interval_s() -> float:
+    """How often a running run renews its lease ($SPOTLAB_HEARTBEAT_S, default 15)."""
+    return _seconds(HEARTBEAT_ENV, 15.0)
+
+
+def heartbeat_timeout_s() -> float:
+    """A running run whose lease is older than this is reported crashed ($SPOTLAB_HEARTBEAT_TIMEOUT_S, default
+    120: several missed renewals, so a slow store does not make a live run look dead)."""
+    return _seconds(HEARTBEAT_TIMEOUT_ENV, 120.0)

@@ -1,4 +1,7 @@
-"""Running one stage: resume from the cache when its identity is unchanged, else run it and record it.
+"""Running one stage: reuse the cache when its identity is unchanged, else run it and record it.
+
+A cache hit copies the producing run's ``<stage>/<name>`` → sha256 entries into this run's manifest: no bytes
+are copied and nothing points into another run, so removing or re-running the producer never breaks this run.
 
 A stage function takes a :class:`StageContext` (its run, name, typed config, seed and input references) and returns
 a :class:`StageResult` (references to what it wrote plus a small metrics dict). Only references and metrics travel
@@ -15,12 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from spotlab.infra import paths
 from spotlab.infra.identity import config_hash, stage_cache_key
 from spotlab.infra.runs import ArtifactRef, Run, StageRecord, StageResult, utc_now
-from spotlab.infra.storage import StorageError
+from spotlab.infra.storage import NotFound, StorageError
 
 log = logging.getLogger("spotlab.stages")
 
@@ -31,21 +34,22 @@ class StageContext:
     stage: str
     config: BaseModel
     seed: int
+    identity: str  # the stage's cache key: what a checkpoint must match to be resumed
     inputs: dict[str, ArtifactRef] = field(default_factory=dict)
     written: dict[str, ArtifactRef] = field(default_factory=dict)
 
     def write(self, name: str, data: bytes, media_type: str) -> ArtifactRef:
-        ref = self.run.write(self.stage, name, data, media_type)
+        ref = self.run.write(self.stage, name, data, media_type, self.identity)
         self.written[name] = ref
         return ref
 
     def write_json(self, name: str, value: Any) -> ArtifactRef:
-        ref = self.run.write_json(self.stage, name, value)
+        ref = self.run.write_json(self.stage, name, value, self.identity)
         self.written[name] = ref
         return ref
 
     def write_png(self, name: str, figure) -> ArtifactRef:
-        ref = self.run.write_png(self.stage, name, figure)
+        ref = self.run.write_png(self.stage, name, figure, self.identity)
         self.written[name] = ref
         return ref
 
@@ -76,14 +80,19 @@ StageFn = Callable[[StageContext], StageResult]
 def _cached(run: Run, stage: str, cache_key: str) -> tuple[StageRecord, str] | None:
     """The earlier record of this exact stage identity and the run that wrote it, if all its artifacts remain."""
     key = paths.cache_entry(stage, cache_key)
-    if not run.store.exists(key):
+    try:
+        entry = json.loads(run.store.get_bytes(key))
+        record = StageRecord.model_validate(entry["record"])
+        source = str(entry["run_id"])
+    except NotFound:
         return None
-    entry = json.loads(run.store.get_bytes(key))
-    record = StageRecord.model_validate(entry["record"])
-    # Reuse only when every artifact is still there; a partially deleted run is simply recomputed.
-    if not all(run.store.exists(run.store.key_of(ref.uri)) for ref in record.artifacts.values()):
+    except (ValueError, TypeError, KeyError, ValidationError) as exc:  # corrupt or old-layout entry: recompute
+        log.warning("stage %s: ignoring unreadable cache entry %s (%s)", stage, key, type(exc).__name__)
         return None
-    return record.model_copy(update={"cached": True}), entry["run_id"]
+    # Reuse only when every object is still there (garbage collection may have taken them).
+    if not all(run.store.exists(ref.key) for ref in record.artifacts.values()):
+        return None
+    return record.model_copy(update={"cached": True}), source
 
 
 def execute_stage(
@@ -106,7 +115,7 @@ def execute_stage(
     started = utc_now()
     log.info("stage %s: running", stage)
     clock = time.perf_counter()
-    ctx = StageContext(run=run, stage=stage, config=config, seed=seed, inputs=dict(inputs))
+    ctx = StageContext(run=run, stage=stage, config=config, seed=seed, identity=cache_key, inputs=dict(inputs))
     result = fn(ctx)
     log.info("stage %s: done in %.1f s", stage, time.perf_counter() - clock)
     record = StageRecord(

@@ -1,7 +1,8 @@
 """Artifact store: one small interface, two backends chosen by URL (a local directory or ``s3://bucket/prefix``).
 
 Writes are atomic for readers (local: temp file + rename; S3: a single PUT or a completed multipart upload), and
-every key is validated so nothing can escape the store's root.
+every key is validated so nothing can escape the store's root. What the keys mean (content-addressed objects, run
+manifests, cache entries) is infra/paths.py's business; this module only moves bytes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 import re
 import tempfile
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
@@ -19,6 +21,10 @@ _TMP_MARK = ".tmp-"
 
 class StorageError(RuntimeError):
     """The store could not be reached or an object could not be read or written."""
+
+
+class NotFound(StorageError):
+    """The store answered: no object under that key (as opposed to failing to answer)."""
 
 
 class InvalidKey(ValueError):
@@ -43,8 +49,14 @@ def join_key(*parts: str) -> str:
     return validate_key("/".join(p.strip("/") for p in parts if p))
 
 
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    modified: float = 0.0  # seconds since the epoch, as the store reports it
+
+
 class ArtifactStore(ABC):
-    """Byte objects addressed by validated keys; ``uri(key)`` names an object for humans and manifests."""
+    """Byte objects addressed by validated keys; ``uri(key)`` names an object for humans (manifests hold keys)."""
 
     url: str
 
@@ -64,24 +76,23 @@ class ArtifactStore(ABC):
     def exists(self, key: str) -> bool: ...
 
     @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the object (nothing happens when there is none)."""
+
+    @abstractmethod
+    def list_objects(self, prefix: str) -> list[StoredObject]:
+        """Objects under ``prefix`` (a validated key used as a folder; "" for the whole store), sorted by key."""
+
     def list_keys(self, prefix: str) -> list[str]:
-        """Keys under ``prefix`` (a validated key used as a folder), sorted."""
+        return [item.key for item in self.list_objects(prefix)]
 
     def uri(self, key: str) -> str:
         return f"{self.url.rstrip('/')}/{validate_key(key)}"
-
-    def key_of(self, uri: str) -> str:
-        """Inverse of :meth:`uri`; refuses URIs that belong to another store."""
-        base = self.url.rstrip("/") + "/"
-        if not uri.startswith(base):
-            raise InvalidKey(f"{uri!r} is not inside the artifact store {self.url!r}")
-        return validate_key(uri[len(base) :])
 
 
 class LocalStore(ArtifactStore):
     def __init__(self, root: str | Path):
         self.root = Path(root).expanduser().resolve()
-        # Absolute, so that URIs written in manifests stay valid from any working directory.
         self.url = str(self.root)
 
     def _path(self, key: str) -> Path:
@@ -116,7 +127,9 @@ class LocalStore(ArtifactStore):
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError as exc:
-            raise StorageError(f"no artifact at {self.uri(key)}") from exc
+            raise NotFound(f"no artifact at {self.uri(key)}") from exc
+        except OSError as exc:  # a folder where the file should be, permissions, a name too long, ...
+            raise StorageError(f"cannot read {self.uri(key)}: {exc.strerror or exc}") from exc
 
     def get_file(self, key: str, dest: Path) -> None:
         Path(dest).write_bytes(self.get_bytes(key))
@@ -124,15 +137,26 @@ class LocalStore(ArtifactStore):
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
-    def list_keys(self, prefix: str) -> list[str]:
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot delete {self.uri(key)}: {exc.strerror or exc}") from exc
+
+    def list_objects(self, prefix: str) -> list[StoredObject]:
         base = self._path(prefix) if prefix else self.root
         if not base.is_dir():
             return []
-        keys = []
+        found = []
         for path in base.rglob("*"):
-            if path.is_file() and _TMP_MARK not in path.name:
-                keys.append(path.relative_to(self.root).as_posix())
-        return sorted(keys)
+            if _TMP_MARK in path.name:
+                continue
+            try:
+                if path.is_file():
+                    found.append(StoredObject(path.relative_to(self.root).as_posix(), path.stat().st_mtime))
+            except FileNotFoundError:  # deleted while listing (another gc, a runs rm)
+                continue
+        return sorted(found, key=lambda item: item.key)
 
 
 class S3Store(ArtifactStore):
@@ -175,7 +199,7 @@ class S3Store(ArtifactStore):
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "?")
             if code in ("NoSuchKey", "404", "NotFound"):
-                raise StorageError(f"no artifact at {what}") from exc
+                raise NotFound(f"no artifact at {what}") from exc
             raise StorageError(f"S3 error {code} on {what}: {exc}") from exc
         except (BotoCoreError, S3UploadFailedError) as exc:
             where = self.endpoint_url or "the default AWS endpoint"
@@ -199,24 +223,30 @@ class S3Store(ArtifactStore):
     def exists(self, key: str) -> bool:
         try:
             self._call(self.uri(key), self.client.head_object, Bucket=self.bucket, Key=self._object(key))
+        except NotFound:
+            return False
         except StorageError as exc:
-            if str(exc).startswith("no artifact") or "S3 error 403" in str(exc):
+            if "S3 error 403" in str(exc):
                 return False
             raise
         return True
 
-    def list_keys(self, prefix: str) -> list[str]:
+    def delete(self, key: str) -> None:
+        self._call(self.uri(key), self.client.delete_object, Bucket=self.bucket, Key=self._object(key))
+
+    def list_objects(self, prefix: str) -> list[StoredObject]:
         folder = self._object(prefix) + "/" if prefix else (self.prefix + "/" if self.prefix else "")
         strip = len(self.prefix) + 1 if self.prefix else 0
         paginator = self.client.get_paginator("list_objects_v2")
-        keys: list[str] = []
+        found: list[StoredObject] = []
 
         def collect():
             for page in paginator.paginate(Bucket=self.bucket, Prefix=folder):
-                keys.extend(item["Key"][strip:] for item in page.get("Contents", []))
+                found.extend(StoredObject(item["Key"][strip:], item["LastModified"].timestamp())
+                             for item in page.get("Contents", []))
 
         self._call(f"{self.url}/{prefix}", collect)
-        return sorted(keys)
+        return sorted(found, key=lambda item: item.key)
 
     def presigned_url(self, key: str, expires_s: int = 900) -> str:
         return self._call(

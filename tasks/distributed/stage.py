@@ -44,17 +44,18 @@ def launch(ctx: StageContext) -> StageResult:
     store = ctx.run.store
     endpoint_url = getattr(store, "endpoint_url", None)
     # A fresh result name per attempt, so that a retried stage never reads an earlier attempt's result.
-    result_key = paths.artifact(ctx.run.run_id, ctx.stage, f"workers/result-{secrets.token_hex(4)}.json")
+    result_key = paths.scratch(ctx.run.run_id, ctx.stage, f"result-{secrets.token_hex(4)}.json")
     spec = {
         "run_id": ctx.run.run_id,
         "stage": ctx.stage,
         "config": ctx.config.model_dump(mode="json"),
         "seed": ctx.seed,
+        "identity": ctx.identity,
         "inputs": {name: ref.model_dump(mode="json") for name, ref in ctx.inputs.items()},
         "result_key": result_key,
     }
     spec_ref = ctx.write_json("launch.json", spec)
-    spec_key = store.key_of(spec_ref.uri)
+    spec_key = spec_ref.key
     if cfg.launcher == "kubernetes":
         from spotlab.infra.kube.distributed import run_distributed_job
 

@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         stage=spec["stage"],
         config=config,
         seed=spec["seed"],
+        identity=spec["identity"],
         inputs={name: ArtifactRef.model_validate(ref) for name, ref in spec["inputs"].items()},
     )
     result = train_stage.train(ctx, DataParallel(config.distributed, collective, spec["seed"]))

@@ -1,6 +1,7 @@
 """The ``train`` stage: build the configured model, fit it, write checkpoints, the model, metrics and curves.
 
-A retried train stage resumes from the newest checkpoint it already wrote in the same run. With
+A retried train stage resumes from the newest checkpoint it already wrote in the same run, but only one written
+under the same stage identity (config, seed, inputs); otherwise it starts fresh and logs why. With
 ``distributed.workers > 1`` the stage launches worker processes (tasks/distributed/stage.py) that each run
 :func:`train` with their share of the work; rank 0 writes the same artifacts as the single-process path.
 """
@@ -14,7 +15,6 @@ from dataclasses import asdict
 
 import torch
 
-from spotlab.infra import paths
 from spotlab.infra.runs import StageResult
 from spotlab.infra.stages import StageContext
 from spotlab.models.registry import build_model, model_to_bytes
@@ -34,13 +34,26 @@ def checkpoint_name(epoch: int) -> str:
     return f"checkpoints/epoch-{epoch:04d}.pt"
 
 
-def _latest_checkpoint(ctx: StageContext) -> dict | None:
-    prefix = paths.stage_prefix(ctx.run.run_id, ctx.stage) + "/checkpoints"
-    keys = ctx.run.store.list_keys(prefix)
-    if not keys:
+def _resumable_checkpoint(ctx: StageContext) -> dict | None:
+    """The newest checkpoint this run's stage wrote as the same work (same identity), else None."""
+    earlier = ctx.run.earlier_writes(ctx.stage)
+    if earlier is None:
         return None
-    log.info("resuming from %s", keys[-1])
-    return torch.load(io.BytesIO(ctx.run.store.get_bytes(keys[-1])), map_location="cpu", weights_only=True)
+    identity, written = earlier
+    names = sorted(name for name in written if name.startswith("checkpoints/"))
+    if not names:
+        return None
+    if identity != ctx.identity:
+        log.info("starting fresh: this run's %s checkpoints were written under stage identity %s, this stage is %s",
+                 ctx.stage, identity, ctx.identity)
+        return None
+    checkpoint = torch.load(io.BytesIO(ctx.run.read(written[names[-1]])), map_location="cpu", weights_only=True)
+    if checkpoint.get("identity") != ctx.identity:  # the checkpoint's own record is the last word
+        log.info("starting fresh: %s records stage identity %s, this stage is %s", names[-1],
+                 checkpoint.get("identity"), ctx.identity)
+        return None
+    log.info("resuming from %s", names[-1])
+    return checkpoint
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -68,7 +81,7 @@ def train(ctx: StageContext, parallel: DataParallel | None = None) -> StageResul
     objective = build_objective(cfg.objective, info.task, info.bounds, torch.as_tensor(splits.y_train))
 
     start_epoch, history = 0, []
-    checkpoint = _latest_checkpoint(ctx)
+    checkpoint = _resumable_checkpoint(ctx)
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         states = checkpoint["optimizer"]
@@ -88,6 +101,7 @@ def train(ctx: StageContext, parallel: DataParallel | None = None) -> StageResul
         buffer = io.BytesIO()
         torch.save(
             {
+                "identity": ctx.identity,
                 "epoch": epoch,
                 "model": model.state_dict(),
                 "optimizer": optimizer_state,

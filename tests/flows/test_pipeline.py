@@ -35,8 +35,8 @@ def test_quickstart_config_reaches_the_promised_accuracy(tmp_path, prefect_api):
     manifest = Run.open(open_store(str(tmp_path)), result["run_id"]).manifest
     assert manifest.status == "completed" and set(manifest.stages) == {"prep", "train", "evaluate"}
     train = next(a for a in manifest.artifacts if a.path == "train/model.pt")
-    assert train.inputs == [manifest.stages["prep"].artifacts["splits.npz"].uri,
-                            manifest.stages["prep"].artifacts["info.json"].uri]
+    prep = manifest.stages["prep"].artifacts
+    assert train.inputs == {"prep/splits.npz": prep["splits.npz"].sha256, "prep/info.json": prep["info.json"].sha256}
     assert {"train/curves.png", "train/metrics.json"} <= {a.path for a in manifest.artifacts}
 
 
@@ -101,5 +101,6 @@ def test_a_failed_stage_marks_the_run_failed(tmp_path, prefect_api, monkeypatch)
     config = tiny(tmp_path)
     with pytest.raises(RuntimeError, match="boom"):
         pipeline(config)
-    [manifest] = [m for m in __import__("spotlab.infra.runs", fromlist=["list_runs"]).list_runs(open_store(config.storage.url))]
+    [manifest] = __import__("spotlab.infra.runs", fromlist=["list_runs"]).list_runs(open_store(config.storage.url)).manifests
     assert manifest.status == "failed" and "evaluate" not in manifest.stages
+    assert manifest.error == "RuntimeError: boom"  # the cause, as the process saw it

@@ -47,7 +47,7 @@ def test_verdicts_report_and_exit_codes(tmp_path, prefect_api, monkeypatch):
     assert verdicts["impossible"]["verdict"] == "fail"
     assert verdicts["broken"]["verdict"] == "error" and "no-such-study" in verdicts["broken"]["measured"]
 
-    report_run = [m for m in list_runs(open_store(str(store))) if m.name == "reproduce"][-1]
+    report_run = [m for m in list_runs(open_store(str(store))).manifests if m.name == "reproduce"][-1]
     run = Run.open(open_store(str(store)), report_run.run_id)
     html = run.read(run.find("report/report.html")).decode()
     assert "<table>" in html and "impossible" in html

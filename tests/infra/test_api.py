@@ -144,7 +144,7 @@ def test_presigned_redirect_and_streaming_from_s3(s3_bucket, s3_server, live_ser
     run = Run.create(store, "s3-run", {}, "hash")
     from spotlab.infra.runs import StageRecord
 
-    ref = run.write("train", "notes.txt", b"hello from s3", "text/plain")
+    ref = run.write("train", "notes.txt", b"hello from s3", "text/plain", "k")
     run.record_stage("train", StageRecord(artifacts={"notes.txt": ref}, config_hash="h", cache_key="k",
                                           started="t", finished="t"), [])
     run.finish("completed")

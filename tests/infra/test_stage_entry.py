@@ -48,15 +48,15 @@ def test_prep_then_train_in_fresh_processes_with_s3_from_env(s3_bucket, s3_serve
     train = stage_run(env, "train", "--store", s3_bucket, "--run-id", run.run_id, "--config", "specs/train.json")
     assert train.returncode == 0, train.stderr
     result = json.loads(train.stdout)
-    assert result["run_id"] == run.run_id and result["artifacts"]["model.pt"].startswith(s3_bucket)
+    assert result["run_id"] == run.run_id and result["artifacts"]["model.pt"].startswith("objects/")
 
     manifest = Run.open(store, run.run_id).manifest
     assert set(manifest.stages) == {"prep", "train"}
     model = next(a for a in manifest.artifacts if a.path == "train/model.pt")
-    assert model.inputs == [manifest.stages["prep"].artifacts["splits.npz"].uri,
-                            manifest.stages["prep"].artifacts["info.json"].uri]
-    bucket, key = model.uri.removeprefix("s3://").split("/", 1)
-    head = boto3.client("s3", endpoint_url=s3_server).head_object(Bucket=bucket, Key=key)
+    prep = manifest.stages["prep"].artifacts
+    assert model.inputs == {"prep/splits.npz": prep["splits.npz"].sha256, "prep/info.json": prep["info.json"].sha256}
+    bucket, prefix = s3_bucket.removeprefix("s3://").split("/", 1)
+    head = boto3.client("s3", endpoint_url=s3_server).head_object(Bucket=bucket, Key=f"{prefix}/{model.key}")
     assert head["ContentLength"] == model.bytes
 
 

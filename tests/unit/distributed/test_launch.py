@@ -55,6 +55,6 @@ def test_kubernetes_launcher_hands_the_spec_to_the_job_and_returns_rank_zeros_re
     store = LocalStore(tmp_path)
     run = Run.create(store, "kube", {}, "test")
     config = TrainConfig.model_validate({"distributed": {"workers": 3, "launcher": "kubernetes", "gpus_per_worker": 1}})
-    result = launch(StageContext(run=run, stage="train", config=config, seed=0))
+    result = launch(StageContext(run=run, stage="train", config=config, seed=0, identity="test"))
     assert calls == [(run.run_id, store.url, None, 3, 1)]
     assert result.metrics == {"workers": 3} and set(result.artifacts) == {"launch.json"}
