@@ -21,15 +21,16 @@ from spotlab.infra.settings import default_artifact_url
 from spotlab.tasks.attack.config import AttackStageConfig
 from spotlab.tasks.data.config import DataConfig
 from spotlab.tasks.evaluate.config import EvaluateConfig
+from spotlab.tasks.federated.config import FederatedConfig
 from spotlab.tasks.landscape.config import LandscapeStageConfig
 from spotlab.tasks.prune.config import PruneStageConfig
 from spotlab.tasks.study.config import StudyConfig
 from spotlab.tasks.train.config import TrainConfig
 
-StageName = Literal["prep", "train", "evaluate", "attack", "prune", "landscape", "study"]
-STAGE_ORDER: tuple[str, ...] = ("prep", "train", "evaluate", "attack", "prune", "landscape", "study")
+StageName = Literal["prep", "train", "evaluate", "attack", "prune", "landscape", "federated", "study"]
+STAGE_ORDER: tuple[str, ...] = ("prep", "train", "evaluate", "attack", "prune", "landscape", "federated", "study")
 # Stages that run only when their section is present (or they are listed in ``stages``).
-OPTIONAL_STAGES: tuple[str, ...] = ("attack", "prune", "landscape", "study")
+OPTIONAL_STAGES: tuple[str, ...] = ("attack", "prune", "landscape", "federated", "study")
 
 
 class ConfigError(ValueError):
@@ -74,6 +75,7 @@ class PipelineConfig(BaseModel, frozen=True, extra="forbid"):
     attack: AttackStageConfig | None = Field(None, description="Attack evaluation of the trained model.")
     prune: PruneStageConfig | None = Field(None, description="Pruning and spectral analysis of the trained model.")
     landscape: LandscapeStageConfig | None = Field(None, description="Loss-landscape analysis of the trained model.")
+    federated: FederatedConfig | None = Field(None, description="Federated training (FedAvg, NTK-FL) on the prepared data.")
     study: StudyConfig | None = Field(None, description="A paper's claim check (by kind); see examples/papers/.")
     storage: StorageConfig = Field(
         default_factory=StorageConfig, description="Where artifacts go.", json_schema_extra=_OPERATIONAL
@@ -110,6 +112,7 @@ SCHEMAS: dict[str, Any] = {
     "attack": AttackStageConfig,
     "prune": PruneStageConfig,
     "landscape": LandscapeStageConfig,
+    "federated": FederatedConfig,
     "study": StudyConfig,
 }
 

@@ -10,11 +10,13 @@ from pydantic import Field
 from spotlab.tasks.attack.studies import CGDComparisonConfig, PRLComparisonConfig
 from spotlab.tasks.compress.studies import EdenVNMSEConfig
 from spotlab.tasks.distributed.studies import DEFvsEFConfig
+from spotlab.tasks.federated.studies import NTKFLRoundsConfig
 from spotlab.tasks.landscape.studies import DiagonalSAMConfig, SAMComparisonConfig, ToroidsConfig
 from spotlab.tasks.prune.studies import PACNetTransferConfig, RamanujanTicketsConfig
 from spotlab.tasks.study.seeds import SeedSweepConfig
 
 STUDIES = {cfg.model_fields["kind"].default: cfg for cfg in (SeedSweepConfig, SAMComparisonConfig, DiagonalSAMConfig, ToroidsConfig,
-                                                            RamanujanTicketsConfig, PACNetTransferConfig, CGDComparisonConfig, PRLComparisonConfig, DEFvsEFConfig, EdenVNMSEConfig)}
+                                                            RamanujanTicketsConfig, PACNetTransferConfig, CGDComparisonConfig, PRLComparisonConfig, DEFvsEFConfig, EdenVNMSEConfig,
+                                                            NTKFLRoundsConfig)}
 
 StudyConfig = Annotated[Union[tuple(STUDIES.values())], Field(discriminator="kind")]
