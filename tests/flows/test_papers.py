@@ -11,7 +11,7 @@ from pathlib import Path
 from spotlab.flows.reproduce import discover, reproduce
 
 PAPERS = Path(__file__).resolve().parents[2] / "examples" / "papers"
-EXPECTED = {"cgd", "def", "eden", "fisher-sam", "pacnet", "prl", "ramanujan", "sam-understanding", "toroids"}
+EXPECTED = {"cgd", "def", "eden", "fisher-sam", "ntkfl", "pacnet", "prl", "ramanujan", "sam-understanding", "toroids"}
 
 
 def test_every_paper_config_reaches_verdicts(tmp_path, prefect_api):
