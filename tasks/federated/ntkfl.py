@@ -59,9 +59,9 @@ class NTKFL:
         x = torch.cat([u.parts["inputs"].tensors[0] for u in uploads])
         y = torch.cat([u.parts["labels"].tensors[0] for u in uploads])
         f0 = torch.cat([u.parts["f0"].tensors[0] for u in uploads])
-        jac = torch.cat([self.compressor.decompress(u.parts["jacobian"]).view(len(u.parts["labels"].tensors[0]),
-                                                                              f0.shape[1], -1)
-                         for u in uploads]).to(f0.device)
+        sizes = [u.parts["labels"].numel for u in uploads]
+        jac = torch.cat([self.compressor.decompress(u.parts["jacobian"]).view(n, f0.shape[1], -1)
+                         for n, u in zip(sizes, uploads)]).to(f0.device)
         kernel = empirical_kernel(jac, cfg.kernel)
         targets = F.one_hot(y, f0.shape[1]).to(f0.dtype)
         sums = residual_sums(kernel, f0, targets, cfg.lr, cfg.taus, cfg.integrator)
