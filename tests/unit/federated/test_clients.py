@@ -10,7 +10,7 @@ from spotlab.tasks.federated.clients import dirichlet_split, sample_clients
 
 def class_shares(labels, split, classes):
     """shares[c, m]: the fraction of class c's examples that client m holds."""
-    counts = np.array([[np.sum(labels[part] == c) for part in split] for c in range(classes)], dtype=float)
+    counts = np.stack([np.bincount(labels[part], minlength=classes) for part in split], axis=1).astype(float)
     return counts / counts.sum(axis=1, keepdims=True)
 
 
