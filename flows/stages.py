@@ -12,6 +12,8 @@ from spotlab.tasks.data import stage as prep_stage
 from spotlab.tasks.data.task import prep_task
 from spotlab.tasks.evaluate import stage as evaluate_stage
 from spotlab.tasks.evaluate.task import evaluate_task
+from spotlab.tasks.federated import stage as federated_stage
+from spotlab.tasks.federated.task import federated_task
 from spotlab.tasks.landscape import stage as landscape_stage
 from spotlab.tasks.landscape.task import landscape_task
 from spotlab.tasks.ood import stage as ood_stage
@@ -48,5 +50,6 @@ STAGES: dict[str, StageSpec] = {
     "prune": StageSpec(prune_task, prune_stage.run, "prune", DATA | MODEL),
     "landscape": StageSpec(landscape_task, landscape_stage.run, "landscape", DATA | MODEL),
     "sensitivity": StageSpec(sensitivity_task, sensitivity_stage.run, "sensitivity", DATA | MODEL),
+    "federated": StageSpec(federated_task, federated_stage.run, "federated", DATA),
     "study": StageSpec(study_task, study_stage.run, "study", DATA, inputs_optional=True),
 }

@@ -21,6 +21,7 @@ from spotlab.infra.settings import default_artifact_url
 from spotlab.tasks.attack.config import AttackStageConfig
 from spotlab.tasks.data.config import DataConfig
 from spotlab.tasks.evaluate.config import EvaluateConfig
+from spotlab.tasks.federated.config import FederatedConfig
 from spotlab.tasks.landscape.config import LandscapeStageConfig
 from spotlab.tasks.ood.config import OODStageConfig
 from spotlab.tasks.neural.config import SensitivityStageConfig
@@ -28,11 +29,12 @@ from spotlab.tasks.prune.config import PruneStageConfig
 from spotlab.tasks.study.config import StudyConfig
 from spotlab.tasks.train.config import TrainConfig
 
-StageName = Literal["prep", "train", "evaluate", "ood", "attack", "prune", "landscape", "sensitivity", "study"]
+StageName = Literal["prep", "train", "evaluate", "ood", "attack", "prune", "landscape", "sensitivity", "federated",
+                    "study"]
 STAGE_ORDER: tuple[str, ...] = ("prep", "train", "evaluate", "ood", "attack", "prune", "landscape", "sensitivity",
-                                "study")
+                                "federated", "study")
 # Stages that run only when their section is present (or they are listed in ``stages``).
-OPTIONAL_STAGES: tuple[str, ...] = ("ood", "attack", "prune", "landscape", "sensitivity", "study")
+OPTIONAL_STAGES: tuple[str, ...] = ("ood", "attack", "prune", "landscape", "sensitivity", "federated", "study")
 
 
 class ConfigError(ValueError):
@@ -80,6 +82,7 @@ class PipelineConfig(BaseModel, frozen=True, extra="forbid"):
     landscape: LandscapeStageConfig | None = Field(None, description="Loss-landscape analysis of the trained model.")
     sensitivity: SensitivityStageConfig | None = Field(
         None, description="Neural-site sensitivity of readouts of the trained model (Guo et al.).")
+    federated: FederatedConfig | None = Field(None, description="Federated training (FedAvg, NTK-FL) on the prepared data.")
     study: StudyConfig | None = Field(None, description="A paper's claim check (by kind); see examples/papers/.")
     storage: StorageConfig = Field(
         default_factory=StorageConfig, description="Where artifacts go.", json_schema_extra=_OPERATIONAL
@@ -118,6 +121,7 @@ SCHEMAS: dict[str, Any] = {
     "prune": PruneStageConfig,
     "landscape": LandscapeStageConfig,
     "sensitivity": SensitivityStageConfig,
+    "federated": FederatedConfig,
     "study": StudyConfig,
 }
 

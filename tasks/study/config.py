@@ -11,6 +11,7 @@ from spotlab.tasks.attack.studies import CGDComparisonConfig, PRLComparisonConfi
 from spotlab.tasks.compress.studies import EdenVNMSEConfig
 from spotlab.tasks.distributed.studies import DEFvsEFConfig
 from spotlab.tasks.ensemble.studies import FSPIComparisonConfig
+from spotlab.tasks.federated.studies import NTKFLRoundsConfig
 from spotlab.tasks.imbalance.studies import RankSimRegressionConfig
 from spotlab.tasks.landscape.studies import DiagonalSAMConfig, SAMComparisonConfig, ToroidsConfig
 from spotlab.tasks.neural.studies import NeuralRobustnessConfig
@@ -34,6 +35,7 @@ STUDIES = {cfg.model_fields["kind"].default: cfg for cfg in (
     WOODSComparisonConfig,
     NeuralRobustnessConfig,
     RankSimRegressionConfig,
+    NTKFLRoundsConfig,
 )}
 
 StudyConfig = Annotated[Union[tuple(STUDIES.values())], Field(discriminator="kind")]

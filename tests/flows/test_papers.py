@@ -17,6 +17,7 @@ EXPECTED = {
     "woods",
     "neural-robustness",
     "ranksim",
+    "ntkfl",
 }
 
 
