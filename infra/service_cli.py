@@ -15,7 +15,7 @@ import typer
 from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 
-from spotlab.infra.config import ConfigError, PipelineConfig, format_validation_error
+from spotlab.infra.config import STAGE_ORDER, ConfigError, PipelineConfig, format_validation_error
 from spotlab.infra.runs import Run
 from spotlab.infra.settings import default_artifact_url, prefect_api_problem
 from spotlab.infra.storage import InvalidKey, StorageError, open_store
@@ -93,7 +93,7 @@ def execute_one_stage(stage: str, run: Run, config_text: str, seed: int | None, 
 
 @stage_app.command("run")
 def stage_run(
-    stage: str = typer.Argument(..., help="Stage name: prep, train, evaluate, attack, prune, landscape, study."),
+    stage: str = typer.Argument(..., help=f"Stage name: {', '.join(STAGE_ORDER)}."),
     run_id: str = typer.Option(..., "--run-id", help="The existing run the stage belongs to."),
     config: str = typer.Option(..., "--config", help="The stage's config section as JSON, or a store key of it."),
     store: Optional[str] = typer.Option(None, "--store", help="Artifact store URL (default $SPOTLAB_ARTIFACTS)."),
