@@ -22,8 +22,9 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.compress.base import Compressor, Payload, derive_seed, generator
 from spotlab.tasks.compress.bitpack import pack, packed_bytes, unpack
 from spotlab.tasks.compress.hadamard import fwht
@@ -226,7 +227,7 @@ class Eden(Compressor):
         return full
 
 
-class EdenConfig(BaseModel, frozen=True, extra="forbid"):
+class EdenConfig(ConfigModel):
     kind: Literal["eden"] = "eden"
     bits: float = Field(
         1.0, gt=0, le=8,

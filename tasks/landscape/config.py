@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.landscape.analyses import AnalysisConfig, FlatnessConfig, HessianConfig, SharpnessConfig
 
 
-class LandscapeStageConfig(BaseModel, frozen=True, extra="forbid"):
+class LandscapeStageConfig(ConfigModel):
     split: Literal["train", "val", "test"] = Field("train", description="Split whose loss landscape is analysed.")
     max_examples: int = Field(
         512, ge=1, description="Analyse a seeded random subset of at most this many examples of the split."
