@@ -64,8 +64,19 @@ class ExecutionConfig(ConfigModel):
 _OPERATIONAL = {"identity": False}
 
 
+def _stages_have_sections_schema(schema: dict[str, Any]) -> None:
+    """The JSON-schema form of :meth:`PipelineConfig._stages_have_sections`."""
+    schema["allOf"] = [
+        {"if": {"required": ["stages"], "properties": {"stages": {"type": "array", "contains": {"const": stage}}}},
+         "then": {"required": [stage], "properties": {stage: {"type": "object"}}}}
+        for stage in OPTIONAL_STAGES
+    ]
+
+
 class PipelineConfig(ConfigModel):
     """A whole experiment: data → train → evaluate (→ the optional stages), one seed, one artifact store."""
+
+    model_config = ConfigDict(json_schema_extra=_stages_have_sections_schema)
 
     name: str = Field("spotlab", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="Experiment name.")
     seed: Seed = Field(0, description="Seeds data splits, initialisation and shuffling.")
@@ -121,8 +132,24 @@ SCHEMAS: dict[str, Any] = {
 
 def json_schema(name: str = "pipeline") -> dict[str, Any]:
     if name not in SCHEMAS:
-        raise ConfigError(f"no schema {name!r}; choose one of {sorted(SCHEMAS)}")
-    return TypeAdapter(SCHEMAS[name]).json_schema()
+        raise ConfigError(f"no schema {brief(name)}; choose one of {sorted(SCHEMAS)}")
+    return require_discriminators(TypeAdapter(SCHEMAS[name]).json_schema())
+
+
+def require_discriminators(schema: Any) -> Any:
+    """Mark the tag of every discriminated union required in the JSON schema, as the validator has it (``kind`` has
+    a default in each model, which pydantic writes as optional). Only the union's branches change, as
+    ``allOf: [model, {required: [kind]}]``: the same model used outside a union keeps its optional ``kind``."""
+    if isinstance(schema, dict):
+        tag = schema.get("discriminator", {}).get("propertyName") if "oneOf" in schema else None
+        for value in schema.values():
+            require_discriminators(value)
+        if tag is not None:
+            schema["oneOf"] = [{"allOf": [branch, {"required": [tag]}]} for branch in schema["oneOf"]]
+    elif isinstance(schema, list):
+        for value in schema:
+            require_discriminators(value)
+    return schema
 
 
 # Limits on what a config file may make the loader build. A config is a few hundred values; these bounds leave room

@@ -15,6 +15,7 @@ import typer
 from pydantic import TypeAdapter, ValidationError
 
 from spotlab.infra.config import ConfigError, PipelineConfig, format_validation_error, parse_yaml
+from spotlab.infra.run_queue import DEFAULT_MAX_WAITING, MAX_RUNNING_ENV, MAX_WAITING_ENV
 from spotlab.infra.runs import Run
 from spotlab.infra.settings import default_artifact_url, prefect_api_problem
 from spotlab.infra.storage import InvalidKey, StorageError, open_store
@@ -31,11 +32,17 @@ def api(
     endpoint_url: Optional[str] = typer.Option(None, "--endpoint-url", help="S3-compatible endpoint."),
     insecure_no_auth: bool = typer.Option(False, "--insecure-no-auth",
                                           help="Serve without a token (local use only)."),
+    max_concurrent_runs: Optional[int] = typer.Option(
+        None, "--max-concurrent-runs", min=1, envvar=MAX_RUNNING_ENV,
+        help="Local runs executing at once; more wait as 'scheduled' (default: half the CPUs)."),
+    max_queued_runs: int = typer.Option(
+        DEFAULT_MAX_WAITING, "--max-queued-runs", min=0, envvar=MAX_WAITING_ENV,
+        help="Runs waiting to start beyond which POST /runs answers 429 (local queue or a deployment's)."),
 ) -> None:
     """Serve the REST API (token from $SPOTLAB_API_TOKEN; OpenAPI at /docs)."""
     import uvicorn
 
-    from spotlab.infra.api import DEFAULT_MAX_BODY, MAX_BODY_ENV, TOKEN_ENV, create_app
+    from spotlab.infra.api import DEFAULT_MAX_BODY, MAX_BODY_ENV, TOKEN_ENV, Launcher, create_app
 
     token = os.environ.get(TOKEN_ENV) or None
     if token is None and not insecure_no_auth:
@@ -44,7 +51,8 @@ def api(
     if token is None:
         warn("serving without authentication")
     max_body = int(os.environ.get(MAX_BODY_ENV, DEFAULT_MAX_BODY))
-    uvicorn.run(create_app(store, endpoint_url, token, max_body), host=host, port=port, log_level="info")
+    launcher = Launcher(max_running=max_concurrent_runs, max_waiting=max_queued_runs)
+    uvicorn.run(create_app(store, endpoint_url, token, max_body, launcher), host=host, port=port, log_level="info")
 
 
 def _section_config(stage: str, section: str, text: str, run: Run) -> Any:
@@ -115,6 +123,10 @@ def stage_run(
 def deploy(
     pool: str = typer.Option(None, "--pool", envvar="SPOTLAB_WORK_POOL", help="Work pool ($SPOTLAB_WORK_POOL)."),
     image: str = typer.Option(None, "--image", envvar="SPOTLAB_IMAGE", help="Image of the jobs ($SPOTLAB_IMAGE)."),
+    max_concurrent_runs: Optional[int] = typer.Option(
+        None, "--max-concurrent-runs", min=1, envvar=MAX_RUNNING_ENV,
+        help="Prefect concurrency limit of each deployment: more runs wait in AwaitingConcurrencySlot "
+        "(default: none beyond the work pool's)."),
 ) -> None:
     """Register one deployment per flow ("<flow>/spotlab", module-path entrypoints) with PREFECT_API_URL's server,
     on work pool POOL running IMAGE; works from any directory and any install."""
@@ -129,7 +141,7 @@ def deploy(
 
     from spotlab.flows.deployments import deployments
 
-    for deployment in deployments():
+    for deployment in deployments(max_concurrent_runs=max_concurrent_runs):
         try:
             deployment_id = deployment.apply(image=image, work_pool_name=pool)
         except ObjectNotFound:

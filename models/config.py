@@ -2,8 +2,8 @@
 
 Every family's config (models, tasks, infra) derives from :class:`ConfigModel`, so these rules hold once for all of
 them rather than field by field: floats must be finite (NaN, ±inf and overflowing literals such as ``1e400`` are
-refused with their field path), and integers are strict (``epochs: true`` or ``epochs: 2.5`` is an error, not
-``1`` or ``2``). It lives in ``models`` because that is the bottom layer every family may import.
+refused with their field path), and integers refuse booleans (``epochs: true`` is an error, not ``1``; ``2.5`` was
+already one). It lives in ``models`` because that is the bottom layer every family may import.
 """
 
 from __future__ import annotations
@@ -11,19 +11,30 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError, core_schema
 
 
-def _strict_integers(schema: Any) -> None:
-    """Mark every integer of a model's own core schema strict (nested models are references, hardened by their own
-    class). Lax integers accept booleans and integral floats, which a config should never mean."""
+def _refuse_booleans(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer, not a boolean")
+    return value
+
+
+def _integers_refuse_booleans(schema: Any) -> None:
+    """Put :func:`_refuse_booleans` in front of every integer of a model's own core schema (nested models are
+    references, handled by their own class). Pydantic's lax integers take ``true`` as 1; its strict ones refuse
+    ``3.0``, which JSON Schema calls an integer, so the API's schema would promise what the validator refuses."""
     if isinstance(schema, dict):
         if schema.get("type") == "int":
-            schema["strict"] = True
+            integer = dict(schema)
+            schema.clear()
+            schema.update(core_schema.no_info_before_validator_function(_refuse_booleans, integer))
+            return
         for value in schema.values():
-            _strict_integers(value)
+            _integers_refuse_booleans(value)
     elif isinstance(schema, list):
         for value in schema:
-            _strict_integers(value)
+            _integers_refuse_booleans(value)
 
 
 class ConfigModel(BaseModel):
@@ -32,7 +43,7 @@ class ConfigModel(BaseModel):
     @classmethod
     def __get_pydantic_core_schema__(cls, source, handler):
         schema = handler(source)
-        _strict_integers(schema)
+        _integers_refuse_booleans(schema)
         return schema
 
 

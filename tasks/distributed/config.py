@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Iterable, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from spotlab.models.config import ConfigModel
 from spotlab.tasks.compress.basic import NoCompressionConfig
@@ -45,6 +45,9 @@ class DEFConfig(ConfigModel):
 class DEFAConfig(ConfigModel):
     """DEF-A is named by the paper, but its exact update rule could not be retrieved, so it is not implemented:
     selecting it is a config error rather than a guess shipped under the paper's name."""
+
+    # The schema refuses it as the validator does, so clients reading the schema never offer it.
+    model_config = ConfigDict(json_schema_extra={"not": {}})
 
     kind: Literal["def-a"] = "def-a"
 
@@ -99,6 +102,12 @@ class DistributedConfig(ConfigModel):
     def launched(self) -> bool:
         """Whether training runs in separate worker processes rather than inside the stage."""
         return self.workers > 1 or self.launcher == "kubernetes"
+
+    # The same rule in the JSON schema, so that the API's schema never offers what the validator refuses.
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"required": ["backend"], "properties": {"backend": {"const": "horovod"}}},
+        "then": {"properties": {"launcher": {"not": {"const": "kubernetes"}}}},
+    })
 
     @model_validator(mode="after")
     def _supported(self):

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from spotlab.models.config import ConfigModel
-from spotlab.tasks.landscape.analyses import AnalysisConfig, FlatnessConfig, HessianConfig, SharpnessConfig
+from spotlab.tasks.landscape.analyses import ANALYSES, AnalysisConfig, FlatnessConfig, HessianConfig, SharpnessConfig
+
+
+def _kinds_unique_schema(schema: dict) -> None:
+    """:meth:`LandscapeStageConfig._kinds_unique` in the JSON schema: each kind at most once among the analyses."""
+    schema["allOf"] = [
+        {"properties": {"analyses": {"contains": {"required": ["kind"], "properties": {"kind": {"const": kind}}},
+                                     "minContains": 0, "maxContains": 1}}}
+        for kind in ANALYSES
+    ]
 
 
 class LandscapeStageConfig(ConfigModel):
@@ -20,6 +29,8 @@ class LandscapeStageConfig(ConfigModel):
         min_length=1,
         description="Analyses to run (by kind: hessian, sharpness, flatness).",
     )
+
+    model_config = ConfigDict(json_schema_extra=_kinds_unique_schema)
 
     @model_validator(mode="after")
     def _kinds_unique(self):
