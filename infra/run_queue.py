@@ -58,6 +58,11 @@ class RunQueue:
         with self._changed:
             return len(self._running)
 
+    @property
+    def waiting(self) -> int:
+        with self._changed:
+            return len(self._waiting)
+
     def submit(self, item: Any) -> None:
         """Start ``item`` now when a slot is free, else queue it; raises :class:`QueueFull` when the queue is."""
         with self._changed:
