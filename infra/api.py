@@ -82,12 +82,13 @@ class Problem(BaseModel):
     detail: str = Field(description="What went wrong.")
 
 
-def _problems(**statuses: str) -> dict[int | str, dict[str, Any]]:
-    return {int(code.removeprefix("s")): {"model": Problem, "description": text} for code, text in statuses.items()}
+def _problems(statuses: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for error statuses, each answered as ``{"detail": ...}``."""
+    return {code: {"model": Problem, "description": text} for code, text in statuses.items()}
 
 
 # The statuses every authenticated operation may answer besides its own (422 is added by FastAPI).
-AUTHENTICATED = _problems(s401="Missing or invalid bearer token.", s503="The artifact store is unavailable.")
+AUTHENTICATED = _problems({401: "Missing or invalid bearer token.", 503: "The artifact store is unavailable."})
 
 
 class ArtifactInfo(BaseModel):
@@ -130,7 +131,11 @@ class Launcher:
     def __init__(self, deployment: str | None = None, max_running: int | None = None, max_waiting: int | None = None):
         self.deployment = deployment or os.environ.get(DEPLOYMENT_ENV, "spotlab")
         self.max_waiting = default_max_waiting() if max_waiting is None else max_waiting
-        self._context = multiprocessing.get_context("spawn")
+        # Runs fork from a single-threaded server process that has imported the pipeline once: a run starts in
+        # milliseconds instead of re-importing torch and Prefect, and shares those pages with its siblings. (A plain
+        # fork of this multi-threaded API process would be unsafe.)
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(["spotlab.flows.pipeline"])
         self.local = RunQueue(self._start_local, max_running or default_max_running(), self.max_waiting)
 
     def _deployment_id(self, flow: str) -> Any:
@@ -155,8 +160,8 @@ class Launcher:
         waiting = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
             any_=[StateType.SCHEDULED, StateType.PENDING])))
         with get_client(sync_client=True) as client:
-            count = client.count_flow_runs(flow_run_filter=waiting,
-                                           deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
+            deployment = DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+            count = client.count_flow_runs(flow_run_filter=waiting, deployment_filter=deployment)
         if count >= self.max_waiting:
             raise QueueFull(count)
 
@@ -239,8 +244,10 @@ def no_unknown_query_parameters(request: Request) -> None:
     known = {param.alias for param in request.scope["route"].dependant.query_params}
     unknown = [name for name in request.query_params if name not in known]
     if unknown:
-        raise RequestValidationError([{"type": "extra_forbidden", "loc": ("query", name), "msg": "Unknown query parameter",
-                                       "input": request.query_params[name]} for name in unknown])
+        raise RequestValidationError([
+            {"type": "extra_forbidden", "loc": ("query", name), "msg": "Unknown query parameter",
+             "input": request.query_params[name]} for name in unknown
+        ])
 
 
 class BodyLimit:
@@ -381,7 +388,7 @@ def create_app(
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], responses=unknown_query | _problems(s503="A dependency is unreachable."))
+    @app.get("/readyz", tags=["health"], responses=unknown_query | _problems({503: "A dependency is unreachable."}))
     def readyz() -> dict[str, str]:
         """Readiness: the artifact store (and the Prefect API, when configured) answer."""
         store().exists(paths.manifest("readyz"))
@@ -395,10 +402,10 @@ def create_app(
         return {"status": "ready"}
 
     @app.post("/runs", status_code=202, dependencies=auth, tags=["runs"], response_model=RunCreated,
-              responses=AUTHENTICATED | _problems(
-                  s400="The body is not usable JSON (e.g. nested too deeply).",
-                  s413="The body is larger than the server accepts.",
-                  s429="Too many runs are waiting to start; retry after the Retry-After header's seconds."))
+              responses=AUTHENTICATED | _problems({
+                  400: "The body is not usable JSON (e.g. nested too deeply).",
+                  413: "The body is larger than the server accepts.",
+                  429: "Too many runs are waiting to start; retry after the Retry-After header's seconds."}))
     def submit(request: RunRequest) -> RunCreated:
         """Validate and start a run; returns its id at once (poll GET /runs/{id})."""
         config = request.config.model_copy(update={"storage": storage})
@@ -428,14 +435,14 @@ def create_app(
         return run, run.manifest if run else None
 
     @app.get("/runs/{run_id}", dependencies=auth, tags=["runs"],
-             responses=AUTHENTICATED | _problems(s404="No such run."))
+             responses=AUTHENTICATED | _problems({404: "No such run."}))
     def get_run(run_id: str) -> RunStatus:
         """State, stage progress and the metrics of finished stages."""
         _, manifest = known(run_id)
         return status(run_id, manifest, ask_prefect=True)
 
     @app.post("/runs/{run_id}/cancel", dependencies=auth, tags=["runs"],
-              responses=AUTHENTICATED | _problems(s404="No such run.", s409="Not launched here."))
+              responses=AUTHENTICATED | _problems({404: "No such run.", 409: "Not launched here."}))
     def cancel(run_id: str) -> RunStatus:
         """Cancel a scheduled or running run (one launched through this API)."""
         _, manifest = known(run_id)
@@ -447,7 +454,7 @@ def create_app(
         return status(run_id, manifest, ask_prefect=False)
 
     @app.get("/runs/{run_id}/artifacts", dependencies=auth, tags=["artifacts"],
-             responses=AUTHENTICATED | _problems(s404="No such run."))
+             responses=AUTHENTICATED | _problems({404: "No such run."}))
     def artifacts(run_id: str) -> list[ArtifactInfo]:
         """The run's artifacts (those of finished stages)."""
         _, manifest = known(run_id)
@@ -455,9 +462,9 @@ def create_app(
                 for a in (manifest.artifacts if manifest else [])]
 
     @app.get("/runs/{run_id}/artifacts/{path:path}", dependencies=auth, tags=["artifacts"],
-             responses=AUTHENTICATED | _problems(
-                 s400="redirect=1 on a store that is not S3.", s404="No such run or artifact.",
-                 s502="The stored bytes fail their checksum.") | {
+             responses=AUTHENTICATED | _problems({
+                 400: "redirect=1 on a store that is not S3.", 404: "No such run or artifact.",
+                 502: "The stored bytes fail their checksum."}) | {
                  200: {"content": {"application/octet-stream": {}}, "description": "The artifact's bytes."},
                  307: {"description": "Presigned S3 URL (redirect=1)."}})
     def artifact(run_id: str, path: str,

@@ -346,7 +346,8 @@ def resolve(
     if profile is not None:
         profiles = raw.get("profiles") or {}
         if profile not in profiles:
-            raise ConfigError(f"{source}: profile {brief(profile)} is not defined; available: {brief(sorted(profiles))}")
+            raise ConfigError(f"{source}: profile {brief(profile)} is not defined; "
+                              f"available: {brief(sorted(profiles))}")
         for dotted, value in profiles[profile].items():
             apply_override(raw, dotted.split("."), value, f"{source}: profiles.{profile}")
     for text in overrides:

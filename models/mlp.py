@@ -13,7 +13,9 @@ from spotlab.models.config import ConfigModel
 
 class MLPConfig(ConfigModel):
     kind: Literal["mlp"] = "mlp"
-    hidden: list[PositiveInt] = Field([128, 64], min_length=1, description="Width of each hidden layer, input to output.")
+    hidden: list[PositiveInt] = Field(
+        [128, 64], min_length=1, description="Width of each hidden layer, input to output."
+    )
     bias: bool = Field(True, description="Give every linear layer a bias.")
 
     def build(self, input_shape: tuple[int, ...], num_outputs: int) -> nn.Module:
