@@ -112,13 +112,17 @@ class Submission:
     cancelled: bool = False
 
 
-def _run_pipeline(config_json: str, run_id: str) -> None:
-    """Entry point of a local run's process."""
+def _run_pipeline(config_json: str, run_id: str, prefect_api_url: str | None) -> None:
+    """Entry point of a local run's process. ``prefect_api_url`` is the API's at submission: the process forks from
+    a forkserver whose environment dates from its start."""
     # Cancel sends SIGTERM: unwind normally, so the run is marked failed and the temporary server is stopped.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     from spotlab.flows.pipeline import pipeline
 
-    pipeline(PipelineConfig.model_validate_json(config_json), run_id=run_id)
+    with temporary_settings(updates={PREFECT_API_URL: prefect_api_url} if prefect_api_url else {}):
+        pipeline(PipelineConfig.model_validate_json(config_json), run_id=run_id)
 
 
 class Launcher:
@@ -187,7 +191,8 @@ class Launcher:
 
     def _start_local(self, submission: Submission) -> Any:
         process = self._context.Process(
-            target=_run_pipeline, args=(submission.config_json, submission.run_id), daemon=True,
+            target=_run_pipeline, daemon=True,
+            args=(submission.config_json, submission.run_id, os.environ.get("PREFECT_API_URL")),
             name=f"spotlab-run-{submission.run_id}",
         )
         process.start()
