@@ -61,8 +61,10 @@ FLOWS = {f.name: f for f in (pipeline, reproduce, train, attack, prune, landscap
 DEPLOYMENT_NAME = "spotlab"  # so the API starts "<flow>/spotlab"
 
 
-def deployments(names: list[str] | None = None) -> list[RunnerDeployment]:
-    """The deployments of ``names`` (default: every flow), described by their flows' docstrings."""
+def deployments(names: list[str] | None = None, max_concurrent_runs: int | None = None) -> list[RunnerDeployment]:
+    """The deployments of ``names`` (default: every flow), described by their flows' docstrings; with
+    ``max_concurrent_runs``, each deployment gets that Prefect concurrency limit (a global concurrency limit that
+    Prefect creates for it: runs beyond it wait for a slot instead of starting)."""
     return [
         FLOWS[name].to_deployment(
             name=DEPLOYMENT_NAME,
@@ -70,6 +72,7 @@ def deployments(names: list[str] | None = None) -> list[RunnerDeployment]:
             tags=["spotlab"],
             version=metadata.version("spotlab"),
             entrypoint_type=EntrypointType.MODULE_PATH,
+            concurrency_limit=max_concurrent_runs,
         )
         for name in names or FLOWS
     ]

@@ -9,6 +9,7 @@ health probes needs ``Authorization: Bearer <SPOTLAB_API_TOKEN>``.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import multiprocessing
@@ -21,13 +22,15 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, ValidationError
 
 from spotlab.infra import paths
-from spotlab.infra.config import PipelineConfig, StorageConfig
+from spotlab.infra.config import PipelineConfig, StorageConfig, brief, require_discriminators
 from spotlab.infra.kube.resources import combined, job_variables
+from spotlab.infra.run_queue import QueueFull, RunQueue, default_max_running, default_max_waiting
 from spotlab.infra.runs import (ChecksumMismatch, Manifest, NoSuchRun, Run, UnreadableRun, list_runs, new_run_id,
                                 observed_state)
 from spotlab.infra.settings import default_artifact_url
@@ -79,6 +82,19 @@ class RunStatus(BaseModel):
     prefect_flow_run_id: str | None = None
 
 
+class Problem(BaseModel):
+    detail: str = Field(description="What went wrong.")
+
+
+def _problems(statuses: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for error statuses, each answered as ``{"detail": ...}``."""
+    return {code: {"model": Problem, "description": text} for code, text in statuses.items()}
+
+
+# The statuses every authenticated operation may answer besides its own (422 is added by FastAPI).
+AUTHENTICATED = _problems({401: "Missing or invalid bearer token.", 503: "The artifact store is unavailable."})
+
+
 class ArtifactInfo(BaseModel):
     path: str = Field(description="'<stage>/<name>'; download it from /runs/{id}/artifacts/{path}.")
     stage: str
@@ -94,62 +110,101 @@ class Submission:
     run_id: str
     name: str
     planned: list[str]
-    process: Any = None  # multiprocessing.Process of a local run
+    process: Any = None  # multiprocessing.Process of a local run (None while it waits for a slot)
+    config_json: str | None = None  # a local run's config, kept until its process starts
     flow_run_id: str | None = None
     cancelled: bool = False
 
 
-def _run_pipeline(config_json: str, run_id: str) -> None:
-    """Entry point of a local run's process."""
+def _run_pipeline(config_json: str, run_id: str, prefect_api_url: str | None) -> None:
+    """Entry point of a local run's process. ``prefect_api_url`` is the API's at submission: the process forks from
+    a forkserver whose environment dates from its start."""
     # Cancel sends SIGTERM: unwind normally, so the run is marked failed and the temporary server is stopped.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     from spotlab.flows.pipeline import pipeline
 
-    pipeline(PipelineConfig.model_validate_json(config_json), run_id=run_id)
+    with temporary_settings(updates={PREFECT_API_URL: prefect_api_url} if prefect_api_url else {}):
+        pipeline(PipelineConfig.model_validate_json(config_json), run_id=run_id)
 
 
 class Launcher:
-    """Starts, watches and cancels runs: a Prefect deployment run when one is available, else a local process."""
+    """Starts, watches and cancels runs: a Prefect deployment run when one is available, else a local process.
 
-    def __init__(self, deployment: str | None = None):
+    Local runs go through a bounded :class:`RunQueue` (``max_running`` processes, ``max_waiting`` more queued). A
+    deployment's runs are bounded by its Prefect concurrency limit; here only the number of its runs waiting to
+    start is capped at ``max_waiting``."""
+
+    def __init__(self, deployment: str | None = None, max_running: int | None = None, max_waiting: int | None = None):
         self.deployment = deployment or os.environ.get(DEPLOYMENT_ENV, "spotlab")
-        self._context = multiprocessing.get_context("spawn")
+        self.max_waiting = default_max_waiting() if max_waiting is None else max_waiting
+        # Runs fork from a single-threaded server process that has imported the pipeline once: a run starts in
+        # milliseconds instead of re-importing torch and Prefect, and shares those pages with its siblings. (A plain
+        # fork of this multi-threaded API process would be unsafe.)
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(["spotlab.flows.pipeline"])
+        self.local = RunQueue(self._start_local, max_running or default_max_running(), self.max_waiting)
 
-    def _deployment_name(self, flow: str) -> str | None:
+    def _deployment_id(self, flow: str) -> Any:
         if not os.environ.get("PREFECT_API_URL"):
             return None
         from prefect.client.orchestration import get_client
         from prefect.exceptions import ObjectNotFound
 
-        name = f"{flow}/{self.deployment}"
         try:
             with get_client(sync_client=True) as client:
-                client.read_deployment_by_name(name)
+                return client.read_deployment_by_name(f"{flow}/{self.deployment}").id
         except ObjectNotFound:
             return None
-        return name
+
+    def _check_deployment_queue(self, deployment_id: Any) -> None:
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import (
+            DeploymentFilter, DeploymentFilterId, FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType,
+        )
+        from prefect.client.schemas.objects import StateType
+
+        waiting = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
+            any_=[StateType.SCHEDULED, StateType.PENDING])))
+        with get_client(sync_client=True) as client:
+            deployment = DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+            count = client.count_flow_runs(flow_run_filter=waiting, deployment_filter=deployment)
+        if count >= self.max_waiting:
+            raise QueueFull(count)
 
     def submit(self, flow: str, config: PipelineConfig, submission: Submission) -> str:
-        deployment = self._deployment_name(flow)
-        if deployment is not None:
+        """Start (or queue) the run; raises :class:`QueueFull` when too many runs already wait."""
+        deployment_id = self._deployment_id(flow)
+        if deployment_id is not None:
             from prefect.deployments import run_deployment
 
+            self._check_deployment_queue(deployment_id)
             variables = job_variables(combined(list(config.execution.resources.values())))
             flow_run = run_deployment(
-                deployment,
+                deployment_id,
                 parameters={"config": config.model_dump(mode="json"), "run_id": submission.run_id},
                 job_variables=variables,
                 timeout=0,
             )
             submission.flow_run_id = str(flow_run.id)
             return "prefect-deployment"
+        submission.config_json = config.model_dump_json()
+        self.local.submit(submission)
+        return "local"
+
+    def _start_local(self, submission: Submission) -> Any:
         process = self._context.Process(
-            target=_run_pipeline, args=(config.model_dump_json(), submission.run_id), daemon=True,
+            target=_run_pipeline, daemon=True,
+            args=(submission.config_json, submission.run_id, os.environ.get("PREFECT_API_URL")),
             name=f"spotlab-run-{submission.run_id}",
         )
         process.start()
-        submission.process = process
-        return "local"
+        submission.process, submission.config_json = process, None
+        return process
+
+    def close(self) -> None:
+        self.local.close()
 
     def prefect_state(self, submission: Submission) -> RunState | None:
         if submission.flow_run_id is None:
@@ -167,7 +222,7 @@ class Launcher:
 
             with get_client(sync_client=True) as client:
                 client.set_flow_run_state(submission.flow_run_id, Cancelling(), force=True)
-        elif submission.process is not None and submission.process.is_alive():
+        elif not self.local.withdraw(submission) and submission.process is not None and submission.process.is_alive():
             submission.process.terminate()
             submission.process.join(10)
         submission.cancelled = True
@@ -199,6 +254,17 @@ def run_state(submission: Submission | None, manifest: Manifest | None, prefect:
     if manifest is None:
         return "scheduled"
     return observed or manifest.status
+
+
+def no_unknown_query_parameters(request: Request) -> None:
+    """A misspelt query parameter (``?redirct=1``) is an error, as an unknown config field is, not ignored."""
+    known = {param.alias for param in request.scope["route"].dependant.query_params}
+    unknown = [name for name in request.query_params if name not in known]
+    if unknown:
+        raise RequestValidationError([
+            {"type": "extra_forbidden", "loc": ("query", name), "msg": "Unknown query parameter",
+             "input": request.query_params[name]} for name in unknown
+        ])
 
 
 class BodyLimit:
@@ -261,9 +327,37 @@ def create_app(
         if not hmac.compare_digest(given, token.encode()):
             raise HTTPException(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
 
-    app = FastAPI(title="spotlab", version="0.1.0", description=__doc__)
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        launcher.close()
+
+    app = FastAPI(title="spotlab", version="0.1.0", description=__doc__, lifespan=lifespan,
+                  dependencies=[Depends(no_unknown_query_parameters)])
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = require_discriminators(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     auth = [Depends(authorized)]
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        # FastAPI's own handler echoes each offending input whole, and fails (500) on a NaN it cannot encode.
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"], "input": brief(e.get("input"))}
+                  for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(RecursionError)
+    async def too_deep(request: Request, exc: RecursionError):
+        return JSONResponse({"detail": "request body nested too deeply"}, status_code=400)
+
+    @app.exception_handler(QueueFull)
+    async def queue_full(request: Request, exc: QueueFull):
+        return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": str(exc.retry_after_s)})
 
     @app.exception_handler(StorageError)
     async def storage_unavailable(request: Request, exc: StorageError):
@@ -308,12 +402,14 @@ def create_app(
             prefect_flow_run_id=submission.flow_run_id if submission else None,
         )
 
-    @app.get("/healthz", tags=["health"])
+    unknown_query = {422: {"description": "Unknown query parameter."}}
+
+    @app.get("/healthz", tags=["health"], responses=unknown_query)
     def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], responses={503: {"description": "A dependency is unreachable."}})
+    @app.get("/readyz", tags=["health"], responses=unknown_query | _problems({503: "A dependency is unreachable."}))
     def readyz() -> dict[str, str]:
         """Readiness: the artifact store (and the Prefect API, when configured) answer."""
         store().exists(paths.manifest("readyz"))
@@ -326,7 +422,11 @@ def create_app(
                 raise HTTPException(503, "Prefect API unreachable") from exc
         return {"status": "ready"}
 
-    @app.post("/runs", status_code=202, dependencies=auth, tags=["runs"], response_model=RunCreated)
+    @app.post("/runs", status_code=202, dependencies=auth, tags=["runs"], response_model=RunCreated,
+              responses=AUTHENTICATED | _problems({
+                  400: "The body is not usable JSON (e.g. nested too deeply).",
+                  413: "The body is larger than the server accepts.",
+                  429: "Too many runs are waiting to start; retry after the Retry-After header's seconds."}))
     def submit(request: RunRequest) -> RunCreated:
         """Validate and start a run; returns its id at once (poll GET /runs/{id})."""
         config = request.config.model_copy(update={"storage": storage})
@@ -342,7 +442,7 @@ def create_app(
         log.info("run %s submitted (%s)", submission.run_id, backend)
         return RunCreated(id=submission.run_id, state="scheduled", backend=backend)
 
-    @app.get("/runs", dependencies=auth, tags=["runs"], responses={200: {"headers": {UNREADABLE_HEADER: {
+    @app.get("/runs", dependencies=auth, tags=["runs"], responses=AUTHENTICATED | {200: {"headers": {UNREADABLE_HEADER: {
         "description": "Comma-separated, percent-encoded ids of runs skipped because their manifest is unreadable.",
         "schema": {"type": "string"}}}}})
     def runs(response: Response,
@@ -365,15 +465,15 @@ def create_app(
             raise HTTPException(404, f"no run {run_id!r}")
         return run, run.manifest if run else None
 
-    @app.get("/runs/{run_id}", dependencies=auth, tags=["runs"], responses={
-        404: {"description": "No such run."}, 502: {"description": "The run's manifest is unreadable."}})
+    @app.get("/runs/{run_id}", dependencies=auth, tags=["runs"],
+             responses=AUTHENTICATED | _problems({404: "No such run.", 502: "The run's manifest is unreadable."}))
     def get_run(run_id: str) -> RunStatus:
         """State, stage progress and the metrics of finished stages."""
         _, manifest = known(run_id)
         return status(run_id, manifest, True, store())
 
     @app.post("/runs/{run_id}/cancel", dependencies=auth, tags=["runs"],
-              responses={404: {"description": "No such run."}, 409: {"description": "Not launched here."}})
+              responses=AUTHENTICATED | _problems({404: "No such run.", 409: "Not launched here."}))
     def cancel(run_id: str) -> RunStatus:
         """Cancel a scheduled or running run (one launched through this API)."""
         _, manifest = known(run_id)
@@ -385,7 +485,7 @@ def create_app(
         return status(run_id, manifest, False, store())
 
     @app.get("/runs/{run_id}/artifacts", dependencies=auth, tags=["artifacts"],
-             responses={404: {"description": "No such run."}})
+             responses=AUTHENTICATED | _problems({404: "No such run."}))
     def artifacts(run_id: str) -> list[ArtifactInfo]:
         """The run's artifacts (those of finished stages)."""
         _, manifest = known(run_id)
@@ -393,9 +493,11 @@ def create_app(
                 for a in (manifest.artifacts if manifest else [])]
 
     @app.get("/runs/{run_id}/artifacts/{path:path}", dependencies=auth, tags=["artifacts"],
-             responses={200: {"content": {"application/octet-stream": {}}, "description": "The artifact's bytes."},
-                        307: {"description": "Presigned S3 URL (redirect=1)."},
-                        404: {"description": "No such run or artifact."}})
+             responses=AUTHENTICATED | _problems({
+                 400: "redirect=1 on a store that is not S3.", 404: "No such run or artifact.",
+                 502: "The stored bytes fail their checksum."}) | {
+                 200: {"content": {"application/octet-stream": {}}, "description": "The artifact's bytes."},
+                 307: {"description": "Presigned S3 URL (redirect=1)."}})
     def artifact(run_id: str, path: str,
                  redirect: bool = Query(False, description="Redirect to a presigned S3 URL instead of streaming.")):
         """The artifact's bytes, verified against the manifest's sha256 (or a presigned URL with ?redirect=1)."""

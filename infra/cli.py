@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -21,6 +20,7 @@ from spotlab.infra.runs import Run, describe_failure, list_runs, observed_state
 from spotlab.infra.service_cli import register as register_service_commands
 from spotlab.infra.settings import default_artifact_url, prefect_api_problem
 from spotlab.infra.storage import InvalidKey, StorageError, open_store
+from spotlab.infra.terminal import err, fail, out
 from spotlab.tasks.study.report import cell_text
 
 app = typer.Typer(help="spotlab: reproducible experiments for the ICML 2022 'DL: Algorithms' papers.",
@@ -33,8 +33,6 @@ bench_app = typer.Typer(help="Micro-benchmarks.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 register_service_commands(app)  # api, deploy, serve, stage run
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 SetOption = typer.Option(None, "--set", help="Override a field: dotted.path=value (repeatable).")
 StoreOption = typer.Option(None, "--store", help="Artifact store URL (default $SPOTLAB_ARTIFACTS or ./spotlab-artifacts).")
@@ -42,11 +40,6 @@ EndpointOption = typer.Option(None, "--endpoint-url", help="S3-compatible endpoi
 VerboseOption = typer.Option(False, "--verbose", "-v", help="Log at DEBUG (per-epoch lines included).")
 ConfigArgument = typer.Argument(..., help="YAML or JSON pipeline config, or a bundled example's name "
                                           "(`spotlab examples`).")
-
-
-def fail(message: str, code: int) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
-    raise typer.Exit(code)
 
 
 def _check_prefect_api() -> None:

@@ -10,14 +10,16 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import reprlib
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from spotlab.infra.kube.resources import StageResources
 from spotlab.infra.settings import default_artifact_url
+from spotlab.models.config import ConfigModel, Seed
 from spotlab.tasks.attack.config import AttackStageConfig
 from spotlab.tasks.data.config import DataConfig
 from spotlab.tasks.evaluate.config import EvaluateConfig
@@ -41,18 +43,21 @@ class ConfigError(ValueError):
     """A config that cannot be used; the message names the source, the field path and the fix."""
 
 
-class StorageConfig(BaseModel, frozen=True, extra="forbid"):
+class StorageConfig(ConfigModel):
+    model_config = ConfigDict(regex_engine="python-re")  # the URL pattern needs a look-ahead
+
     url: str = Field(
         default_factory=default_artifact_url,
-        description="Artifact store: a directory (default ./spotlab-artifacts or $SPOTLAB_ARTIFACTS) or "
-        "s3://bucket/prefix.",
+        pattern=r"^(s3://[^/]+(/.*)?|file://.+|(?![A-Za-z][A-Za-z0-9+.-]*://).+)$",
+        description="Artifact store: a directory (default ./spotlab-artifacts or $SPOTLAB_ARTIFACTS), "
+        "file:///path or s3://bucket/prefix; no other scheme.",
     )
     endpoint_url: str | None = Field(
         None, description="S3-compatible endpoint (MinIO, Ceph, moto...); falls back to $AWS_ENDPOINT_URL."
     )
 
 
-class ExecutionConfig(BaseModel, frozen=True, extra="forbid"):
+class ExecutionConfig(ConfigModel):
     retries: int = Field(0, ge=0, le=10, description="Prefect retries of a failed stage (train resumes).")
     retry_delay_s: float = Field(2.0, ge=0, description="Seconds between retries.")
     resources: dict[StageName, StageResources] = Field(
@@ -64,11 +69,22 @@ class ExecutionConfig(BaseModel, frozen=True, extra="forbid"):
 _OPERATIONAL = {"identity": False}
 
 
-class PipelineConfig(BaseModel, frozen=True, extra="forbid"):
+def _stages_have_sections_schema(schema: dict[str, Any]) -> None:
+    """The JSON-schema form of :meth:`PipelineConfig._stages_have_sections`."""
+    schema["allOf"] = [
+        {"if": {"required": ["stages"], "properties": {"stages": {"type": "array", "contains": {"const": stage}}}},
+         "then": {"required": [stage], "properties": {stage: {"type": "object"}}}}
+        for stage in OPTIONAL_STAGES
+    ]
+
+
+class PipelineConfig(ConfigModel):
     """A whole experiment: data → train → evaluate (→ the optional stages), one seed, one artifact store."""
 
+    model_config = ConfigDict(json_schema_extra=_stages_have_sections_schema)
+
     name: str = Field("spotlab", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="Experiment name.")
-    seed: int = Field(0, ge=0, description="Seeds data splits, initialisation and shuffling.")
+    seed: Seed = Field(0, description="Seeds data splits, initialisation and shuffling.")
     stages: list[StageName] | None = Field(
         None, description="Stages to run (in pipeline order); default: prep, train, evaluate and every optional "
         "stage whose section is given."
@@ -128,22 +144,122 @@ SCHEMAS: dict[str, Any] = {
 
 def json_schema(name: str = "pipeline") -> dict[str, Any]:
     if name not in SCHEMAS:
-        raise ConfigError(f"no schema {name!r}; choose one of {sorted(SCHEMAS)}")
-    return TypeAdapter(SCHEMAS[name]).json_schema()
+        raise ConfigError(f"no schema {brief(name)}; choose one of {sorted(SCHEMAS)}")
+    return require_discriminators(TypeAdapter(SCHEMAS[name]).json_schema())
+
+
+def require_discriminators(schema: Any) -> Any:
+    """Mark the tag of every discriminated union required in the JSON schema, as the validator has it (``kind`` has
+    a default in each model, which pydantic writes as optional). Only the union's branches change, as
+    ``allOf: [model, {required: [kind]}]``: the same model used outside a union keeps its optional ``kind``."""
+    if isinstance(schema, dict):
+        tag = schema.get("discriminator", {}).get("propertyName") if "oneOf" in schema else None
+        for value in schema.values():
+            require_discriminators(value)
+        if tag is not None:
+            schema["oneOf"] = [{"allOf": [branch, {"required": [tag]}]} for branch in schema["oneOf"]]
+    elif isinstance(schema, list):
+        for value in schema:
+            require_discriminators(value)
+    return schema
+
+
+# Limits on what a config file may make the loader build. A config is a few hundred values; these bounds leave room
+# for anchors shared a few times and refuse alias bombs (billion laughs) before anything is expanded.
+MAX_DEPTH = 100
+MAX_EXPANDED_NODES = 100_000
+MAX_CONFIG_BYTES = 1 << 20
+
+
+class YAMLLimitError(yaml.MarkedYAMLError):
+    """A YAML document refused for its shape (depth, alias expansion, a self-referencing alias)."""
+
+
+class GuardedLoader(yaml.SafeLoader):
+    """YAML's safe loader, plus limits checked while the node graph is composed (aliases are still shared
+    references there, so nothing has been expanded yet): nesting deeper than :data:`MAX_DEPTH`, a document whose
+    aliases would expand to more than :data:`MAX_EXPANDED_NODES` values, and an alias inside its own anchor."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+        self._open_anchors: set[str] = set()
+        self._expanded: dict[int, int] = {}  # id(node) → values it stands for once every alias is expanded
+
+    def fetch_flow_collection_start(self, token_class):
+        # Refused while scanning too: PyYAML's scanner slows quadratically on deep runs of '[' and '{'.
+        if self.flow_level >= MAX_DEPTH:
+            raise YAMLLimitError(None, None, f"nested deeper than {MAX_DEPTH} levels", self.get_mark())
+        super().fetch_flow_collection_start(token_class)
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) and event.anchor in self._open_anchors:
+            raise YAMLLimitError(None, None, f"alias *{event.anchor} refers to its own anchor",
+                                              event.start_mark)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise YAMLLimitError(None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
+        anchor = getattr(event, "anchor", None) if not isinstance(event, yaml.AliasEvent) else None
+        if anchor is not None:
+            self._open_anchors.add(anchor)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+            self._open_anchors.discard(anchor)
+        if id(node) not in self._expanded:
+            self._expanded[id(node)] = 1 + sum(self._expanded[id(child)] for child in _children(node))
+            if self._expanded[id(node)] > MAX_EXPANDED_NODES:
+                raise YAMLLimitError(
+                    None, None, f"its aliases expand to more than {MAX_EXPANDED_NODES} values (an alias bomb?)",
+                    event.start_mark)
+        return node
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    if isinstance(node, yaml.MappingNode):
+        return [item for pair in node.value for item in pair]
+    return []
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """``text`` as YAML (JSON included) under :class:`GuardedLoader`'s limits; a :class:`ConfigError` naming
+    ``source`` and the line otherwise."""
+    try:
+        return yaml.load(text, Loader=GuardedLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = "refused" if isinstance(exc, YAMLLimitError) else "malformed"
+        raise ConfigError(f"{source}: {what} YAML/JSON{where}: {cut(str(getattr(exc, 'problem', None) or exc))}") \
+            from exc
+
+
+def cut(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def brief(value: Any) -> str:
+    """A value as an error message shows it: its repr cut to a line, however large the value."""
+    return _BRIEF.repr(value)
+
+
+_BRIEF = reprlib.Repr()  # keyword arguments only from Python 3.12
+_BRIEF.maxlevel, _BRIEF.maxdict, _BRIEF.maxlist, _BRIEF.maxstring, _BRIEF.maxother, _BRIEF.maxlong = 3, 6, 6, 80, 80, 40
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``a.b.c=value`` → (["a", "b", "c"], value parsed as a YAML scalar or flow collection)."""
     if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected dotted.path=value")
+        raise ConfigError(f"--set {brief(text)}: expected dotted.path=value")
     path, raw = text.split("=", 1)
     keys = path.strip().split(".")
     if not all(keys):
-        raise ConfigError(f"--set {text!r}: empty segment in path {path!r}")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {text!r}: value is not valid YAML ({exc})") from exc
+        raise ConfigError(f"--set {brief(text)}: empty segment in path {brief(path)}")
+    value = parse_yaml(raw, f"--set {brief(text)}") if raw.strip() else ""
     return keys, value
 
 
@@ -155,7 +271,7 @@ def apply_override(raw: dict[str, Any], keys: list[str], value: Any, origin: str
             child = node[key] = {}
         if not isinstance(child, dict):
             where = ".".join(keys[: depth + 1])
-            raise ConfigError(f"{origin}: cannot set {'.'.join(keys)}: {where} is {child!r}, not a mapping")
+            raise ConfigError(f"{origin}: cannot set {brief('.'.join(keys))}: {where} is {brief(child)}, not a mapping")
         node = child
     node[keys[-1]] = value
 
@@ -166,7 +282,7 @@ def _readable_loc(raw: Any, loc: tuple) -> str:
     for item in loc:
         if isinstance(node, dict) and item not in node and node.get("kind") == item:
             continue
-        parts.append(str(item))
+        parts.append(cut(str(item)))
         node = node.get(item) if isinstance(node, dict) else (
             node[item] if isinstance(node, list) and isinstance(item, int) and item < len(node) else None
         )
@@ -179,7 +295,7 @@ def format_validation_error(source: str, raw: Any, exc: ValidationError) -> str:
         where = _readable_loc(raw, err["loc"])
         if err["type"] == "union_tag_invalid":
             tags = err["ctx"]["expected_tags"]
-            lines.append(f"  {where}.kind={err['ctx']['tag']!r} is unknown; choose one of [{tags}]")
+            lines.append(f"  {where}.kind={brief(err['ctx']['tag'])} is unknown; choose one of [{tags}]")
         elif err["type"] == "union_tag_not_found":
             lines.append(f"  {where}: needs a 'kind' to choose the method (see `spotlab schema`)")
         elif err["type"] == "extra_forbidden":
@@ -187,7 +303,7 @@ def format_validation_error(source: str, raw: Any, exc: ValidationError) -> str:
         elif err["type"] == "missing":
             lines.append(f"  {where}: required field is missing")
         else:
-            lines.append(f"  {where}: {err['msg']} (got {json.dumps(err.get('input'), default=str)[:80]})")
+            lines.append(f"  {where}: {err['msg']} (got {brief(err.get('input'))})")
     return "\n".join(lines)
 
 
@@ -221,12 +337,10 @@ def config_path(name: str | Path) -> Path:
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     path = config_path(path)
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {path.stat().st_size} bytes is too large for a config (at most {MAX_CONFIG_BYTES})")
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: malformed YAML/JSON{where}: {getattr(exc, 'problem', exc)}") from exc
+        raw = parse_yaml(path.read_text(), str(path))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not a text file ({exc})") from exc
     if raw is None:
@@ -244,12 +358,13 @@ def resolve(
     if profile is not None:
         profiles = raw.get("profiles") or {}
         if profile not in profiles:
-            raise ConfigError(f"{source}: profile {profile!r} is not defined; available: {sorted(profiles)}")
+            raise ConfigError(f"{source}: profile {brief(profile)} is not defined; "
+                              f"available: {brief(sorted(profiles))}")
         for dotted, value in profiles[profile].items():
             apply_override(raw, dotted.split("."), value, f"{source}: profiles.{profile}")
     for text in overrides:
         keys, value = parse_override(text)
-        apply_override(raw, keys, value, f"--set {text}")
+        apply_override(raw, keys, value, f"--set {brief(text)}")
     try:
         return PipelineConfig.model_validate(raw)
     except ValidationError as exc:

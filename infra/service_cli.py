@@ -13,21 +13,16 @@ from typing import Any, Optional
 
 import typer
 from pydantic import TypeAdapter, ValidationError
-from rich.console import Console
 
-from spotlab.infra.config import STAGE_ORDER, ConfigError, PipelineConfig, format_validation_error
+from spotlab.infra.config import STAGE_ORDER, ConfigError, PipelineConfig, format_validation_error, parse_yaml
+from spotlab.infra.run_queue import DEFAULT_MAX_WAITING, MAX_RUNNING_ENV, MAX_WAITING_ENV
 from spotlab.infra.runs import Run
 from spotlab.infra.settings import default_artifact_url, prefect_api_problem
 from spotlab.infra.storage import InvalidKey, StorageError, open_store
+from spotlab.infra.terminal import fail, warn
 
-err = Console(stderr=True, soft_wrap=True)
 stage_app = typer.Typer(help="Run single stages without Prefect (the command of a stage's Kubernetes pod).",
                         no_args_is_help=True)
-
-
-def _fail(message: str, code: int) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
-    raise typer.Exit(code)
 
 
 def api(
@@ -37,20 +32,27 @@ def api(
     endpoint_url: Optional[str] = typer.Option(None, "--endpoint-url", help="S3-compatible endpoint."),
     insecure_no_auth: bool = typer.Option(False, "--insecure-no-auth",
                                           help="Serve without a token (local use only)."),
+    max_concurrent_runs: Optional[int] = typer.Option(
+        None, "--max-concurrent-runs", min=1, envvar=MAX_RUNNING_ENV,
+        help="Local runs executing at once; more wait as 'scheduled' (default: half the CPUs)."),
+    max_queued_runs: int = typer.Option(
+        DEFAULT_MAX_WAITING, "--max-queued-runs", min=0, envvar=MAX_WAITING_ENV,
+        help="Runs waiting to start beyond which POST /runs answers 429 (local queue or a deployment's)."),
 ) -> None:
     """Serve the REST API (token from $SPOTLAB_API_TOKEN; OpenAPI at /docs)."""
     import uvicorn
 
-    from spotlab.infra.api import DEFAULT_MAX_BODY, MAX_BODY_ENV, TOKEN_ENV, create_app
+    from spotlab.infra.api import DEFAULT_MAX_BODY, MAX_BODY_ENV, TOKEN_ENV, Launcher, create_app
 
     token = os.environ.get(TOKEN_ENV) or None
     if token is None and not insecure_no_auth:
-        _fail(f"${TOKEN_ENV} is not set; set it (clients send 'Authorization: Bearer <token>') or pass "
+        fail(f"${TOKEN_ENV} is not set; set it (clients send 'Authorization: Bearer <token>') or pass "
               "--insecure-no-auth for local use", 2)
     if token is None:
-        err.print("[yellow]warning:[/] serving without authentication", markup=True)
+        warn("serving without authentication")
     max_body = int(os.environ.get(MAX_BODY_ENV, DEFAULT_MAX_BODY))
-    uvicorn.run(create_app(store, endpoint_url, token, max_body), host=host, port=port, log_level="info")
+    launcher = Launcher(max_running=max_concurrent_runs, max_waiting=max_queued_runs)
+    uvicorn.run(create_app(store, endpoint_url, token, max_body, launcher), host=host, port=port, log_level="info")
 
 
 def _section_config(stage: str, section: str, text: str, run: Run) -> Any:
@@ -58,10 +60,8 @@ def _section_config(stage: str, section: str, text: str, run: Run) -> Any:
     raw_text = text if text.lstrip().startswith("{") else run.store.get_bytes(text).decode()
     try:
         raw = json.loads(raw_text)
-    except json.JSONDecodeError:
-        import yaml
-
-        raw = yaml.safe_load(raw_text)
+    except (json.JSONDecodeError, RecursionError):
+        raw = parse_yaml(raw_text, f"{stage} config")
     try:
         return TypeAdapter(PipelineConfig.model_fields[section].annotation).validate_python(raw)
     except ValidationError as exc:
@@ -108,40 +108,44 @@ def stage_run(
     try:
         run = Run.open(open_store(store or default_artifact_url(), endpoint_url), run_id)
     except InvalidKey as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     except StorageError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     try:
         result = execute_one_stage(stage, run, config, seed, force)
     except ConfigError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     except StorageError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     print(json.dumps(result, default=str))
 
 
 def deploy(
     pool: str = typer.Option(None, "--pool", envvar="SPOTLAB_WORK_POOL", help="Work pool ($SPOTLAB_WORK_POOL)."),
     image: str = typer.Option(None, "--image", envvar="SPOTLAB_IMAGE", help="Image of the jobs ($SPOTLAB_IMAGE)."),
+    max_concurrent_runs: Optional[int] = typer.Option(
+        None, "--max-concurrent-runs", min=1, envvar=MAX_RUNNING_ENV,
+        help="Prefect concurrency limit of each deployment: more runs wait in AwaitingConcurrencySlot "
+        "(default: none beyond the work pool's)."),
 ) -> None:
     """Register one deployment per flow ("<flow>/spotlab", module-path entrypoints) with PREFECT_API_URL's server,
     on work pool POOL running IMAGE; works from any directory and any install."""
     if not pool or not image:
-        _fail("deploy needs a work pool and an image: --pool/$SPOTLAB_WORK_POOL and --image/$SPOTLAB_IMAGE", 2)
+        fail("deploy needs a work pool and an image: --pool/$SPOTLAB_WORK_POOL and --image/$SPOTLAB_IMAGE", 2)
     if not os.environ.get("PREFECT_API_URL"):
-        _fail("$PREFECT_API_URL is not set: deployments need a Prefect server (see docs/deploy.md)", 2)
+        fail("$PREFECT_API_URL is not set: deployments need a Prefect server (see docs/deploy.md)", 2)
     problem = prefect_api_problem()
     if problem:
-        _fail(problem, 1)
+        fail(problem, 1)
     from prefect.exceptions import ObjectNotFound
 
     from spotlab.flows.deployments import deployments
 
-    for deployment in deployments():
+    for deployment in deployments(max_concurrent_runs=max_concurrent_runs):
         try:
             deployment_id = deployment.apply(image=image, work_pool_name=pool)
         except ObjectNotFound:
-            _fail(f"work pool {pool!r} does not exist on {os.environ['PREFECT_API_URL']}; create it first "
+            fail(f"work pool {pool!r} does not exist on {os.environ['PREFECT_API_URL']}; create it first "
                   "(the Helm chart's worker does)", 1)
         print(f"{deployment.flow_name}/{deployment.name}: {deployment_id} ({deployment.entrypoint})")
 
@@ -156,10 +160,10 @@ def serve(
 
     unknown = sorted(set(flows or []) - set(FLOWS))
     if unknown:
-        _fail(f"unknown flow(s) {unknown}; choose from {sorted(FLOWS)}", 2)
+        fail(f"unknown flow(s) {unknown}; choose from {sorted(FLOWS)}", 2)
     problem = prefect_api_problem()
     if problem:
-        _fail(problem, 1)
+        fail(problem, 1)
     prefect_serve(*deployments(flows))
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field, PositiveInt
 from torch import nn
 
+from spotlab.models.config import ConfigModel
 
-class CNNSmallConfig(BaseModel, frozen=True, extra="forbid"):
+
+class CNNSmallConfig(ConfigModel):
     kind: Literal["cnn-small"] = "cnn-small"
-    channels: list[int] = Field([32, 64], min_length=1, description="Output channels of each 3×3 conv block.")
+    channels: list[PositiveInt] = Field([32, 64], min_length=1, description="Output channels of each 3×3 conv block.")
     hidden: int = Field(128, ge=1, description="Width of the hidden linear layer after pooling.")
 
     def build(self, input_shape: tuple[int, ...], num_outputs: int) -> nn.Module:

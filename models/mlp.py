@@ -5,13 +5,17 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field, PositiveInt
 from torch import nn
 
+from spotlab.models.config import ConfigModel
 
-class MLPConfig(BaseModel, frozen=True, extra="forbid"):
+
+class MLPConfig(ConfigModel):
     kind: Literal["mlp"] = "mlp"
-    hidden: list[int] = Field([128, 64], min_length=1, description="Width of each hidden layer, input to output.")
+    hidden: list[PositiveInt] = Field(
+        [128, 64], min_length=1, description="Width of each hidden layer, input to output."
+    )
     bias: bool = Field(True, description="Give every linear layer a bias.")
 
     def build(self, input_shape: tuple[int, ...], num_outputs: int) -> nn.Module:

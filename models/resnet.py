@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
 from torch import nn
 
+from spotlab.models.config import ConfigModel
 
-class ResNet18Config(BaseModel, frozen=True, extra="forbid"):
+
+class ResNet18Config(ConfigModel):
     kind: Literal["resnet18"] = "resnet18"
 
     def build(self, input_shape: tuple[int, ...], num_outputs: int) -> nn.Module:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from spotlab.models.config import ConfigModel
 
 # Kubernetes resource quantities: plain or decimal numbers with an optional SI / binary suffix.
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
 
 
-class StageResources(BaseModel, frozen=True, extra="forbid"):
+class StageResources(ConfigModel):
     """Resources of the Kubernetes job that runs one stage (ignored when stages run in-process)."""
 
     gpus: int = Field(0, ge=0, le=16, description="NVIDIA GPUs (nvidia.com/gpu limit); > 0 makes it a GPU job.")

@@ -8,6 +8,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.attack.base import AttackSettings, Batch, compact
 from spotlab.tasks.attack.threat import project, random_start, steepest_direction
 
@@ -25,7 +26,7 @@ def apgd_checkpoints(steps: int) -> list[int]:
     return checkpoints
 
 
-class APGDConfig(AttackSettings, frozen=True, extra="forbid"):
+class APGDConfig(AttackSettings):
     kind: Literal["apgd"] = "apgd"
     rho: float = Field(0.75, gt=0, lt=1, description="Halve the step when the loss rose in at most rho of a window.")
     momentum: float = Field(0.75, ge=0, le=1, description="Weight of the new step against the previous one.")

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.attack.losses import LossName, attack_objective, succeeded
 from spotlab.tasks.attack.targets import random_targets, top_k_targets
 from spotlab.tasks.attack.threat import Norm, project, quantize
@@ -96,7 +97,7 @@ def compact(state: dict[str, torch.Tensor], keep: torch.Tensor) -> dict[str, tor
     return {name: value[keep] for name, value in state.items()}
 
 
-class AttackSettings(BaseModel, frozen=True, extra="forbid"):
+class AttackSettings(ConfigModel):
     """Fields every attack has; each attack adds its ``kind`` and own parameters."""
 
     norm: Norm = Field("linf", description="Threat model: linf or l2 ball around the clean input.")

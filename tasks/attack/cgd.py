@@ -11,12 +11,13 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.attack.base import AttackSettings, Batch, compact
 from spotlab.tasks.attack.losses import md_loss
 from spotlab.tasks.attack.threat import project
 
 
-class CGDConfig(AttackSettings, frozen=True, extra="forbid"):
+class CGDConfig(AttackSettings):
     kind: Literal["cgd"] = "cgd"
     norm: Literal["linf"] = Field("linf", description="CGD is defined for the L∞ box only.")
     loss: Literal["md"] = Field("md", description="CGD descends the MD loss (fixed).")

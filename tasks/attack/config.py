@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.attack.apgd import APGDConfig
 from spotlab.tasks.attack.cgd import CGDConfig
 from spotlab.tasks.attack.metrics import RandomPerturbationConfig
@@ -16,7 +17,7 @@ ATTACKS = {cfg.model_fields["kind"].default: cfg for cfg in (PGDConfig, APGDConf
 AttackConfig = Annotated[Union[tuple(ATTACKS.values())], Field(discriminator="kind")]
 
 
-class AttackStageConfig(BaseModel, frozen=True, extra="forbid"):
+class AttackStageConfig(ConfigModel):
     attacks: list[AttackConfig] = Field(
         default_factory=lambda: [APGDConfig()], min_length=1, description="Attacks to run, each by kind."
     )

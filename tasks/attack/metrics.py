@@ -7,9 +7,10 @@ from typing import Annotated
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.attack.threat import Norm, random_start
 from spotlab.tasks.train.loop import predict
 
@@ -54,7 +55,7 @@ def random_perturbation_metrics(model: nn.Module, x: torch.Tensor, y: torch.Tens
     return metrics
 
 
-class RandomPerturbationConfig(BaseModel, frozen=True, extra="forbid"):
+class RandomPerturbationConfig(ConfigModel):
     """ProbAcc(ρ), augmented accuracy and test CVaR of a trained model under uniform draws of the ε-ball."""
 
     norm: Norm = Field("linf", description="Ball the perturbations are drawn from uniformly.")

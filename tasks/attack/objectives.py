@@ -12,9 +12,10 @@ from typing import Callable, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.attack.threat import Norm, project, random_start, steepest_direction
 
 
@@ -41,7 +42,7 @@ def ascend(model: nn.Module, objective: Callable[[torch.Tensor], torch.Tensor], 
     return x.detach()
 
 
-class PGDATConfig(BaseModel, frozen=True, extra="forbid"):
+class PGDATConfig(ConfigModel):
     """Madry et al.: minimise the cross-entropy at a PGD point of the ε-ball."""
 
     kind: Literal["pgd-at"] = "pgd-at"
@@ -62,7 +63,7 @@ class PGDATConfig(BaseModel, frozen=True, extra="forbid"):
         return loss
 
 
-class TRADESConfig(BaseModel, frozen=True, extra="forbid"):
+class TRADESConfig(ConfigModel):
     """Zhang et al.: CE(f(x), y) + β·KL(f(x) ‖ f(x')) with x' maximising the KL term in the ε-ball."""
 
     kind: Literal["trades"] = "trades"
@@ -89,7 +90,7 @@ class TRADESConfig(BaseModel, frozen=True, extra="forbid"):
         return loss
 
 
-class PRLConfig(BaseModel, frozen=True, extra="forbid"):
+class PRLConfig(ConfigModel):
     """Robey et al.: minimise CVaR_β of the loss over uniform perturbations of the ε-ball, α per example set by
     a few subgradient steps (defaults from the paper's code: β = 0.5, M = 20, 5 steps, η_t = 1)."""
 

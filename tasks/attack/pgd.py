@@ -7,11 +7,12 @@ from typing import Literal
 import torch
 from pydantic import Field
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.attack.base import AttackSettings, Batch
 from spotlab.tasks.attack.threat import project, random_start, steepest_direction
 
 
-class PGDConfig(AttackSettings, frozen=True, extra="forbid"):
+class PGDConfig(AttackSettings):
     kind: Literal["pgd"] = "pgd"
     step: float | None = Field(
         None, gt=0, description="Step length in input units; null: 2.5·eps/steps (Madry et al.'s rule)."

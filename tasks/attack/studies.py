@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 from scipy.stats import binomtest
 
 from spotlab.models.cnn import CNNSmallConfig
+from spotlab.models.config import ConfigModel
 from spotlab.models.mlp import MLPConfig
 from spotlab.models.registry import ModelConfig
 from spotlab.tasks.attack.apgd import APGDConfig
@@ -40,7 +41,7 @@ def mcnemar_p(first: torch.Tensor, second: torch.Tensor) -> float:
     return float(binomtest(only_first, only_first + only_second, 0.5).pvalue)
 
 
-class CGDComparisonConfig(BaseModel, frozen=True, extra="forbid"):
+class CGDComparisonConfig(ConfigModel):
     kind: Literal["cgd-comparison"] = "cgd-comparison"
     models: list[ModelConfig] = Field(
         default_factory=lambda: [MLPConfig(), CNNSmallConfig()], min_length=1, description="Architectures attacked."
@@ -121,7 +122,7 @@ class CGDComparisonConfig(BaseModel, frozen=True, extra="forbid"):
         ]
 
 
-class PRLComparisonConfig(BaseModel, frozen=True, extra="forbid"):
+class PRLComparisonConfig(ConfigModel):
     kind: Literal["prl-comparison"] = "prl-comparison"
     model: ModelConfig = Field(default_factory=MLPConfig, description="Architecture trained by every method.")
     eps: float = Field(0.3, gt=0, description="L∞ radius for training, PGD and the random perturbations.")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import BaseModel
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.compress.base import Compressor, Payload
 
 
@@ -30,14 +30,14 @@ class HalfPrecision(Compressor):
         return payload.tensors[0].float()
 
 
-class NoCompressionConfig(BaseModel, frozen=True, extra="forbid"):
+class NoCompressionConfig(ConfigModel):
     kind: Literal["none"] = "none"
 
     def build(self, worker: int = 0) -> Compressor:
         return Identity()
 
 
-class FP16Config(BaseModel, frozen=True, extra="forbid"):
+class FP16Config(ConfigModel):
     kind: Literal["fp16"] = "fp16"
 
     def build(self, worker: int = 0) -> Compressor:

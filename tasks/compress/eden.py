@@ -18,12 +18,13 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.compress.base import Compressor, Payload, derive_seed, generator
 from spotlab.tasks.compress.bitpack import pack, packed_bytes, unpack
 from spotlab.tasks.compress.hadamard import fwht
@@ -226,14 +227,14 @@ class Eden(Compressor):
         return full
 
 
-class EdenConfig(BaseModel, frozen=True, extra="forbid"):
+class EdenConfig(ConfigModel):
     kind: Literal["eden"] = "eden"
     bits: float = Field(
         1.0, gt=0, le=8,
         description="Bits per coordinate. 1..8 (fractional values mix the floor/ceil tables by a seeded mask); "
         "below 1, coordinates are sub-sampled with this probability and sent with 1 bit.",
     )
-    worker_bits: tuple[float, ...] = Field(
+    worker_bits: tuple[Annotated[float, Field(gt=0, le=8)], ...] = Field(
         (), description="Heterogeneous budgets: worker i sends worker_bits[i] bits per coordinate (empty: all use bits)."
     )
     split: Literal["chunk", "pad"] = Field(
@@ -251,13 +252,6 @@ class EdenConfig(BaseModel, frozen=True, extra="forbid"):
         description="All workers use the step seed's rotation (and masks) instead of private ones: averaging then "
         "no longer divides the error by the number of workers.",
     )
-
-    @model_validator(mode="after")
-    def _check_bits(self) -> EdenConfig:
-        for b in self.worker_bits:
-            if not 0 < b <= 8:
-                raise ValueError(f"worker_bits entries must be in (0, 8], got {b}")
-        return self
 
     def build(self, worker: int = 0) -> Compressor:
         if self.worker_bits and not 0 <= worker < len(self.worker_bits):

@@ -14,8 +14,9 @@ import math
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.compress.base import Compressor, Payload, generator
 
 
@@ -42,7 +43,7 @@ class PowerSGD(Compressor):
         return (p @ q.T).reshape(-1)[: payload.numel]
 
 
-class PowerSGDConfig(BaseModel, frozen=True, extra="forbid"):
+class PowerSGDConfig(ConfigModel):
     kind: Literal["powersgd"] = "powersgd"
     rank: int = Field(2, ge=1, le=64, description="Rank r of the P·Qᵀ approximation (torch's matrix_approximation_rank).")
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.compress.base import Compressor, Payload, derive_seed, generator
 from spotlab.tasks.compress.bitpack import pack, unpack
 
@@ -37,7 +38,7 @@ class QSGD(Compressor):
         return sign * unpack(levels, n, self.level_bits).float() * (norm / self.levels)
 
 
-class QSGDConfig(BaseModel, frozen=True, extra="forbid"):
+class QSGDConfig(ConfigModel):
     kind: Literal["qsgd"] = "qsgd"
     levels: int = Field(15, ge=1, le=255, description="Quantisation levels s (s = 2^b − 1 sends b bits + a sign).")
 

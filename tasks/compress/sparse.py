@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.compress.base import Compressor, Payload, generator
 
 
@@ -87,7 +88,7 @@ class TopK(Compressor):
 RatioField = Field(64.0, ge=1, description="Compression ratio: keep numel // ratio entries per tensor (at least one).")
 
 
-class RandomBlockConfig(BaseModel, frozen=True, extra="forbid"):
+class RandomBlockConfig(ConfigModel):
     kind: Literal["random-block"] = "random-block"
     ratio: float = RatioField
 
@@ -95,7 +96,7 @@ class RandomBlockConfig(BaseModel, frozen=True, extra="forbid"):
         return RandomBlock(self.ratio)
 
 
-class RandomKConfig(BaseModel, frozen=True, extra="forbid"):
+class RandomKConfig(ConfigModel):
     kind: Literal["random-k"] = "random-k"
     ratio: float = RatioField
 
@@ -103,7 +104,7 @@ class RandomKConfig(BaseModel, frozen=True, extra="forbid"):
         return RandomK(self.ratio)
 
 
-class TopKConfig(BaseModel, frozen=True, extra="forbid"):
+class TopKConfig(ConfigModel):
     kind: Literal["top-k"] = "top-k"
     ratio: float = RatioField
 

@@ -15,8 +15,9 @@ from typing import ClassVar, Literal
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.compress.base import Compressor, derive_seed, generator
 from spotlab.tasks.compress.eden import ROTATION, EdenConfig, flip_signs
 from spotlab.tasks.compress.hadamard import fwht
@@ -60,7 +61,7 @@ def mean_vnmse(codecs: list[Compressor], dim: int, trials: int, seed: int) -> fl
     return float(np.mean(errors))
 
 
-class EdenVNMSEConfig(BaseModel, frozen=True, extra="forbid"):
+class EdenVNMSEConfig(ConfigModel):
     kind: Literal["eden-vnmse"] = "eden-vnmse"
     dim: int = Field(2**16, ge=2, description="Length of the Gaussian vectors (the paper: 2^16).")
     trials: int = Field(8, ge=1, description="Vectors (and seeds) averaged per setting.")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
+
+from spotlab.models.config import ConfigModel
 
 
-class DigitsConfig(BaseModel, frozen=True, extra="forbid"):
+class DigitsConfig(ConfigModel):
     """scikit-learn's bundled 8×8 handwritten digits (1,797 images, 10 classes), scaled to [0, 1]."""
 
     kind: Literal["digits"] = "digits"
@@ -16,7 +18,7 @@ class DigitsConfig(BaseModel, frozen=True, extra="forbid"):
     )
 
 
-class SyntheticClassificationConfig(BaseModel, frozen=True, extra="forbid"):
+class SyntheticClassificationConfig(ConfigModel):
     """scikit-learn's make_classification, seeded by the run seed."""
 
     kind: Literal["synthetic-classification"] = "synthetic-classification"
@@ -33,7 +35,7 @@ class SyntheticClassificationConfig(BaseModel, frozen=True, extra="forbid"):
         return self
 
 
-class SyntheticRegressionConfig(BaseModel, frozen=True, extra="forbid"):
+class SyntheticRegressionConfig(ConfigModel):
     """Linear-plus-noise regression (make_regression) with an optional skew of the label distribution, or (with
     ``labels: exponential``) deep-imbalanced-regression data: integer labels 0..label_levels−1 drawn first, with
     training density ∝ exp(−imbalance·y/label_levels) and a balanced (uniform-label) test split, inputs a fixed
@@ -59,14 +61,14 @@ class SyntheticRegressionConfig(BaseModel, frozen=True, extra="forbid"):
     )
 
 
-class DiabetesConfig(BaseModel, frozen=True, extra="forbid"):
+class DiabetesConfig(ConfigModel):
     """scikit-learn's bundled diabetes regression data (442 patients, 10 features, integer disease progression
     25..346, skewed toward low values)."""
 
     kind: Literal["diabetes"] = "diabetes"
 
 
-class TorchvisionConfig(BaseModel, frozen=True, extra="forbid"):
+class TorchvisionConfig(ConfigModel):
     """A torchvision dataset read from a local folder; downloaded only when ``download: true``."""
 
     kind: Literal["mnist", "cifar10", "svhn"]
@@ -92,7 +94,7 @@ DatasetConfig = Annotated[
 ]
 
 
-class DataConfig(BaseModel, frozen=True, extra="forbid"):
+class DataConfig(ConfigModel):
     dataset: DatasetConfig = Field(default_factory=DigitsConfig, description="Which dataset (by kind).")
     val_fraction: float = Field(0.1, ge=0, lt=0.5, description="Fraction of the training pool held out.")
     test_fraction: float = Field(

@@ -9,20 +9,21 @@ from __future__ import annotations
 
 from typing import Annotated, Iterable, Literal, Union
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.compress.basic import NoCompressionConfig
 from spotlab.tasks.compress.config import CompressorConfig
 from spotlab.tasks.distributed.feedback import CompressedMean, DetachedErrorFeedback, ErrorFeedback
 
 
-class NoFeedbackConfig(BaseModel, frozen=True, extra="forbid"):
+class NoFeedbackConfig(ConfigModel):
     """Plain data parallelism: gradients are compressed and averaged, the compression error is dropped."""
 
     kind: Literal["none"] = "none"
 
 
-class EFConfig(BaseModel, frozen=True, extra="forbid"):
+class EFConfig(ConfigModel):
     """Error feedback: each worker adds its last compression error to its next update before compressing it."""
 
     kind: Literal["ef"] = "ef"
@@ -31,7 +32,7 @@ class EFConfig(BaseModel, frozen=True, extra="forbid"):
         return ErrorFeedback(params, exchange=exchange, **_momentum_sgd(optimizer, self.kind))
 
 
-class DEFConfig(BaseModel, frozen=True, extra="forbid"):
+class DEFConfig(ConfigModel):
     """Detached error feedback (Xu & Huang, ICML 2022): gradients at x − c·e_k, evaluation at x − mean_k e_k."""
 
     kind: Literal["def"] = "def"
@@ -41,9 +42,12 @@ class DEFConfig(BaseModel, frozen=True, extra="forbid"):
         return DetachedErrorFeedback(params, exchange=exchange, c=self.c, **_momentum_sgd(optimizer, self.kind))
 
 
-class DEFAConfig(BaseModel, frozen=True, extra="forbid"):
+class DEFAConfig(ConfigModel):
     """DEF-A is named by the paper, but its exact update rule could not be retrieved, so it is not implemented:
     selecting it is a config error rather than a guess shipped under the paper's name."""
+
+    # The schema refuses it as the validator does, so clients reading the schema never offer it.
+    model_config = ConfigDict(json_schema_extra={"not": {}})
 
     kind: Literal["def-a"] = "def-a"
 
@@ -70,7 +74,7 @@ def _momentum_sgd(optimizer, feedback: str) -> dict:
     return {"lr": optimizer.lr, "momentum": optimizer.momentum, "weight_decay": optimizer.weight_decay}
 
 
-class DistributedConfig(BaseModel, frozen=True, extra="forbid"):
+class DistributedConfig(ConfigModel):
     workers: int = Field(
         1, ge=1, le=1024, description="Data-parallel processes; each trains on its shard of every global batch. "
         "1 is the single-process path."
@@ -98,6 +102,12 @@ class DistributedConfig(BaseModel, frozen=True, extra="forbid"):
     def launched(self) -> bool:
         """Whether training runs in separate worker processes rather than inside the stage."""
         return self.workers > 1 or self.launcher == "kubernetes"
+
+    # The same rule in the JSON schema, so that the API's schema never offers what the validator refuses.
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"required": ["backend"], "properties": {"backend": {"const": "horovod"}}},
+        "then": {"properties": {"launcher": {"not": {"const": "kubernetes"}}}},
+    })
 
     @model_validator(mode="after")
     def _supported(self):

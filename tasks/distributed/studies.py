@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import matplotlib
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.compress.basic import NoCompressionConfig
 from spotlab.tasks.compress.sparse import RandomBlockConfig
 from spotlab.tasks.distributed.config import DEFConfig, DistributedConfig, EFConfig, NoFeedbackConfig
@@ -34,7 +35,7 @@ def _default_train() -> TrainConfig:
     })
 
 
-class DEFvsEFConfig(BaseModel, frozen=True, extra="forbid"):
+class DEFvsEFConfig(ConfigModel):
     kind: Literal["def-vs-ef"] = "def-vs-ef"
     train: TrainConfig = Field(
         default_factory=_default_train, description="Model, optimizer, schedule, epochs and global batch of every "

@@ -10,8 +10,9 @@ from typing import Annotated, ClassVar, Literal, Union
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from spotlab.models.config import ConfigModel
 from spotlab.models.cnn import CNNSmallConfig
 from spotlab.models.mlp import MLPConfig
 from spotlab.tasks.ensemble.fspi import prior_grad, repulsion
@@ -25,7 +26,7 @@ def member_losses(member_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(member_logits.flatten(0, 1), y.repeat(members), reduction="none").view(members, batch).mean(1)
 
 
-class DeepEnsembleConfig(BaseModel, frozen=True, extra="forbid"):
+class DeepEnsembleConfig(ConfigModel):
     """Independent members with their own heads (Lakshminarayanan et al.): the sum of the members' losses, whose
     gradient for each member is that member's own."""
 
@@ -37,7 +38,7 @@ class DeepEnsembleConfig(BaseModel, frozen=True, extra="forbid"):
         return lambda ensemble, x, y: member_losses(ensemble.member_logits(x), y).sum()
 
 
-class FSPIConfig(BaseModel, frozen=True, extra="forbid"):
+class FSPIConfig(ConfigModel):
     """Feature-space particle inference: members' encoders move by their loss gradient plus the KDE repulsion and
     the prior in a projected feature space; the shared head follows the mean loss."""
 
@@ -74,7 +75,7 @@ ENSEMBLE_METHODS = {cfg.model_fields["kind"].default: cfg for cfg in (DeepEnsemb
 EnsembleMethodConfig = Annotated[Union[tuple(ENSEMBLE_METHODS.values())], Field(discriminator="kind")]
 
 
-class EnsembleTrainConfig(BaseModel, frozen=True, extra="forbid"):
+class EnsembleTrainConfig(ConfigModel):
     """How every ensemble is trained: M members of one architecture, together, on the same batches."""
 
     model: Annotated[Union[MLPConfig, CNNSmallConfig], Field(discriminator="kind")] = Field(

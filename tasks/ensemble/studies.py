@@ -11,8 +11,9 @@ import time
 from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.ensemble.config import DeepEnsembleConfig, EnsembleMethodConfig, EnsembleTrainConfig, FSPIConfig
 from spotlab.tasks.ensemble.evaluation import ensemble_metrics, noisy_accuracy
 from spotlab.tasks.ensemble.plots import plot_reliability
@@ -20,7 +21,7 @@ from spotlab.tasks.ensemble.training import train_ensemble
 from spotlab.tasks.study.report import Claim, StudyReport
 
 
-class FSPIComparisonConfig(BaseModel, frozen=True, extra="forbid"):
+class FSPIComparisonConfig(ConfigModel):
     kind: Literal["fspi-comparison"] = "fspi-comparison"
     training: EnsembleTrainConfig = Field(default_factory=EnsembleTrainConfig,
                                           description="Members, architecture, optimizer and epochs of every ensemble.")

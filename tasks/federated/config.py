@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
+from spotlab.models.config import ConfigModel
 from spotlab.models.mlp import MLPConfig
 from spotlab.models.registry import ModelConfig
 from spotlab.tasks.federated.fedavg import FedAvgConfig
@@ -17,7 +18,7 @@ ALGORITHMS = {cfg.model_fields["kind"].default: cfg for cfg in (FedAvgConfig, NT
 AlgorithmConfig = Annotated[Union[tuple(ALGORITHMS.values())], Field(discriminator="kind")]
 
 
-class FederatedConfig(BaseModel, frozen=True, extra="forbid"):
+class FederatedConfig(ConfigModel):
     model: ModelConfig = Field(
         default_factory=lambda: MLPConfig(hidden=[100]), description="The global network (by kind)."
     )

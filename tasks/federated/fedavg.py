@@ -13,8 +13,9 @@ import copy
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.compress.base import derive_seed
 from spotlab.tasks.compress.basic import NoCompressionConfig
 from spotlab.tasks.compress.config import CompressorConfig
@@ -57,7 +58,7 @@ class FedAvg:
         return w + step, {}
 
 
-class FedAvgConfig(BaseModel, frozen=True, extra="forbid"):
+class FedAvgConfig(ConfigModel):
     kind: Literal["fedavg"] = "fedavg"
     local_epochs: int = Field(1, ge=1, description="Passes over its own data each sampled client makes per round.")
     batch_size: int = Field(10, ge=1, description="Local mini-batch size.")

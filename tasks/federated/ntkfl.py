@@ -19,8 +19,9 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.compress.base import derive_seed, generator
 from spotlab.tasks.compress.basic import NoCompressionConfig
 from spotlab.tasks.compress.config import CompressorConfig
@@ -74,7 +75,7 @@ class NTKFL:
         return w + updates[best], {"tau": cfg.taus[best], "train_loss": losses[best]}
 
 
-class NTKFLConfig(BaseModel, frozen=True, extra="forbid"):
+class NTKFLConfig(ConfigModel):
     kind: Literal["ntk-fl"] = "ntk-fl"
     lr: float = Field(0.01, gt=0, description="Learning rate η of the gradient descent the server simulates.")
     taus: list[int] = Field(

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.federated.config import AlgorithmConfig, FederatedConfig
 from spotlab.tasks.federated.fedavg import FedAvgConfig
 from spotlab.tasks.federated.loop import run_federated
@@ -46,7 +47,7 @@ def _mean_curve(histories: list[list[dict]]) -> list[dict]:
     return rows
 
 
-class NTKFLRoundsConfig(BaseModel, frozen=True, extra="forbid"):
+class NTKFLRoundsConfig(ConfigModel):
     kind: Literal["ntk-fl-rounds"] = "ntk-fl-rounds"
     setting: FederatedConfig = Field(
         default_factory=_default_setting,

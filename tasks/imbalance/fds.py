@@ -17,8 +17,9 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.imbalance.bins import LabelBins, gaussian_window, smooth
 from spotlab.tasks.imbalance.composition import build_objective, head_transform, require_regression
 
@@ -85,7 +86,7 @@ class FeatureSmoother:
                          self.smoothed_mean[bins].to(z.dtype), self.smoothed_var[bins].to(z.dtype))
 
 
-class FDSConfig(BaseModel, frozen=True, extra="forbid"):
+class FDSConfig(ConfigModel):
     """Feature-distribution smoothing around any objective (``base``), e.g. erm or lds (LDS + FDS)."""
 
     kind: Literal["fds"] = "fds"

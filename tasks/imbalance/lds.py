@@ -12,8 +12,9 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.imbalance.bins import LabelBins, gaussian_window, smooth
 from spotlab.tasks.imbalance.composition import require_regression
 
@@ -34,7 +35,7 @@ def sample_weights(train_bins: np.ndarray, values: np.ndarray) -> np.ndarray:
         return np.where(values > 0, scale / values, 0.0)  # bins no training label reaches are never weighted
 
 
-class LDSConfig(BaseModel, frozen=True, extra="forbid"):
+class LDSConfig(ConfigModel):
     """Re-weighted regression loss: SQINV / INV inverse-frequency weights, optionally label-distribution smoothed."""
 
     kind: Literal["lds"] = "lds"

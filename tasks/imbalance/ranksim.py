@@ -15,8 +15,9 @@ from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.imbalance.composition import build_objective, head_features, require_regression
 
 
@@ -64,7 +65,7 @@ def ranksim_loss(features: torch.Tensor, labels: torch.Tensor, interpolation: fl
     return (feature_ranks - label_ranks).square().mean(dim=1).sum()
 
 
-class RankSimConfig(BaseModel, frozen=True, extra="forbid"):
+class RankSimConfig(ConfigModel):
     """RankSim regulariser added to any objective (``base``): erm, lds (SQINV/LDS re-weighting), fds, ..."""
 
     kind: Literal["ranksim"] = "ranksim"

@@ -12,8 +12,9 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.data.config import DataConfig, DiabetesConfig, SyntheticRegressionConfig
 from spotlab.tasks.data.datasets import prepare
 from spotlab.tasks.evaluate.metrics import regression_metrics
@@ -31,7 +32,7 @@ from spotlab.tasks.train.recipes import train_model
 COLUMNS = ("mae", *(f"{r}.mae" for r in REGIONS), "gm", "few.gm", "mse")
 
 
-class RegressionData(BaseModel, frozen=True, extra="forbid"):
+class RegressionData(ConfigModel):
     data: DataConfig = Field(description="Dataset and splits.")
     bins: int = Field(100, ge=2, description="Label bins of the shot regions and of every LDS/FDS in the methods.")
     train: TrainConfig | None = Field(None, description="Training for this dataset; null: the study's train.")
@@ -59,7 +60,7 @@ def with_bins(objective, bins: int):
     return objective.model_copy(update=update)
 
 
-class RankSimRegressionConfig(BaseModel, frozen=True, extra="forbid"):
+class RankSimRegressionConfig(ConfigModel):
     kind: Literal["ranksim-regression"] = "ranksim-regression"
     datasets: dict[str, RegressionData] = Field(default_factory=_default_datasets, min_length=1,
                                                 description="Name → dataset and its label bins.")

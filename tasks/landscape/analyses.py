@@ -11,9 +11,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-from pydantic import BaseModel, Field  # noqa: E402
+from pydantic import Field, PositiveInt  # noqa: E402
 from torch import nn  # noqa: E402
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.landscape.hessian import hessian_trace, top_eigenvalue  # noqa: E402
 from spotlab.tasks.landscape.sharpness import local_energy, m_sharpness  # noqa: E402
 from spotlab.tasks.train.objectives import task_loss  # noqa: E402
@@ -46,7 +47,7 @@ def _figure(xlabel: str, ylabel: str, title: str):
     return fig, ax
 
 
-class HessianConfig(BaseModel, frozen=True, extra="forbid"):
+class HessianConfig(ConfigModel):
     kind: Literal["hessian"] = "hessian"
     iterations: int = Field(30, ge=1, le=1000, description="Most power iterations for the top eigenvalue.")
     tol: float = Field(1e-3, gt=0, lt=1, description="Stop when the eigenvalue's relative change is below this.")
@@ -66,10 +67,10 @@ class HessianConfig(BaseModel, frozen=True, extra="forbid"):
         return AnalysisResult([row], summary, fig)
 
 
-class SharpnessConfig(BaseModel, frozen=True, extra="forbid"):
+class SharpnessConfig(ConfigModel):
     kind: Literal["sharpness"] = "sharpness"
     rho: float = Field(0.05, gt=0, description="Radius of the weight-perturbation ball (L2, all weights).")
-    m: list[int] = Field([16, 128], min_length=1, description="Sub-batch sizes m of the m-sharpness.")
+    m: list[PositiveInt] = Field([16, 128], min_length=1, description="Sub-batch sizes m of the m-sharpness.")
     steps: int = Field(3, ge=1, le=100, description="Projected gradient-ascent steps for the inner max.")
 
     def run(self, model, x, y, task, seed) -> AnalysisResult:
@@ -82,7 +83,7 @@ class SharpnessConfig(BaseModel, frozen=True, extra="forbid"):
         return AnalysisResult(rows, {f"m{r['m']}": r["sharpness"] for r in rows}, fig)
 
 
-class FlatnessConfig(BaseModel, frozen=True, extra="forbid"):
+class FlatnessConfig(ConfigModel):
     kind: Literal["flatness"] = "flatness"
     sigmas: list[float] = Field(
         [0.05, 0.1, 0.2, 0.3, 0.5], min_length=1, description="Relative noise levels σ of w ⊙ (1 + σz)."

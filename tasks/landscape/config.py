@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from spotlab.tasks.landscape.analyses import AnalysisConfig, FlatnessConfig, HessianConfig, SharpnessConfig
+from spotlab.models.config import ConfigModel
+from spotlab.tasks.landscape.analyses import ANALYSES, AnalysisConfig, FlatnessConfig, HessianConfig, SharpnessConfig
 
 
-class LandscapeStageConfig(BaseModel, frozen=True, extra="forbid"):
+def _kinds_unique_schema(schema: dict) -> None:
+    """:meth:`LandscapeStageConfig._kinds_unique` in the JSON schema: each kind at most once among the analyses."""
+    schema["allOf"] = [
+        {"properties": {"analyses": {"contains": {"required": ["kind"], "properties": {"kind": {"const": kind}}},
+                                     "minContains": 0, "maxContains": 1}}}
+        for kind in ANALYSES
+    ]
+
+
+class LandscapeStageConfig(ConfigModel):
     split: Literal["train", "val", "test"] = Field("train", description="Split whose loss landscape is analysed.")
     max_examples: int = Field(
         512, ge=1, description="Analyse a seeded random subset of at most this many examples of the split."
@@ -19,6 +29,8 @@ class LandscapeStageConfig(BaseModel, frozen=True, extra="forbid"):
         min_length=1,
         description="Analyses to run (by kind: hessian, sharpness, flatness).",
     )
+
+    model_config = ConfigDict(json_schema_extra=_kinds_unique_schema)
 
     @model_validator(mode="after")
     def _kinds_unique(self):

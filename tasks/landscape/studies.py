@@ -12,10 +12,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from pydantic import BaseModel, Field  # noqa: E402
+from pydantic import Field  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 from torch import nn  # noqa: E402
 
+from spotlab.models.config import ConfigModel, Seed
 from spotlab.tasks.landscape import diagonal, toroids  # noqa: E402
 from spotlab.tasks.landscape.analyses import HessianConfig, loss_and_error  # noqa: E402
 from spotlab.tasks.landscape.sharpness import local_energy  # noqa: E402
@@ -56,7 +57,7 @@ def _sgd() -> SGDConfig:
     return SGDConfig(lr=0.05, momentum=0.9, weight_decay=5e-4)
 
 
-class SAMComparisonConfig(BaseModel, frozen=True, extra="forbid"):
+class SAMComparisonConfig(ConfigModel):
     """Fisher SAM's claim: on clean and noisy labels, Fisher SAM ≥ SAM (and ASAM) > SGD in test accuracy, and the
     SAM family finds flatter minima (smaller top Hessian eigenvalue)."""
 
@@ -161,7 +162,7 @@ class SAMComparisonConfig(BaseModel, frozen=True, extra="forbid"):
         return fig
 
 
-class DiagonalSAMConfig(BaseModel, frozen=True, extra="forbid"):
+class DiagonalSAMConfig(ConfigModel):
     """Towards Understanding SAM, §4: on a diagonal linear network, 1-SAM finds sparser, better-generalising
     solutions than GD, while n-SAM does not help."""
 
@@ -170,7 +171,7 @@ class DiagonalSAMConfig(BaseModel, frozen=True, extra="forbid"):
     d: int = Field(30, ge=2, description="Input dimension.")
     sparsity: int = Field(3, ge=1, description="Non-zero entries of the target.")
     n_test: int = Field(1000, ge=1, description="Test examples.")
-    data_seed: int = Field(0, ge=0, description="numpy RandomState seed of the data (the notebook's is 0).")
+    data_seed: Seed = Field(0, description="numpy RandomState seed of the data (the notebook's is 0).")
     alphas: list[float] = Field([0.02, 0.1], min_length=1, description="Initialisation scales α (u0 = α·1, v0 = 0).")
     step_times_d: float = Field(5.0, gt=0, description="Step size γ times d (the notebook uses γ = 5/d).")
     iterations: int = Field(10_000, ge=1, description="Full-batch iterations.")
@@ -248,7 +249,7 @@ class DiagonalSAMConfig(BaseModel, frozen=True, extra="forbid"):
         return fig
 
 
-class ToroidsConfig(BaseModel, frozen=True, extra="forbid"):
+class ToroidsConfig(ConfigModel):
     """Deep Networks on Toroids: standardisation keeps predictions; alignment recovers permutations and lowers the
     linear barrier; a single bend connects minima at ≈ zero barrier; SAM minima are flatter and flatness tracks
     test error."""

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
 
+from spotlab.models.config import ConfigModel
 from spotlab.models.mlp import MLPConfig
 from spotlab.tasks.train.config import TrainConfig
 from spotlab.tasks.train.loop import predict
@@ -55,7 +56,7 @@ class NeuralSites(nn.Module):
         return np.random.default_rng(seed).poisson(self.poisson_gain * rates) / self.poisson_gain
 
 
-class BrainConfig(BaseModel, frozen=True, extra="forbid"):
+class BrainConfig(ConfigModel):
     teacher: TrainConfig = Field(
         default_factory=lambda: TrainConfig(model=MLPConfig(hidden=[256, 128]), optimizer=AdamConfig(), epochs=15),
         description="How the teacher network (the brain) is trained, from scratch under the run seed + 1000.",

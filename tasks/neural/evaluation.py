@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.neural.brain import NeuralSites, truncate
 from spotlab.tasks.neural.readout import ReadoutConfig, fit_readout, predictivity
 from spotlab.tasks.neural.sensitivity import (SiteAttackConfig, attack_sites, normalised, random_change,
@@ -20,7 +21,7 @@ from spotlab.tasks.neural.sensitivity import (SiteAttackConfig, attack_sites, no
 from spotlab.tasks.train.loop import predict
 
 
-class SensitivityConfig(BaseModel, frozen=True, extra="forbid"):
+class SensitivityConfig(ConfigModel):
     readout: ReadoutConfig = Field(default_factory=ReadoutConfig, description="The ridge readouts of the sites.")
     attack: SiteAttackConfig = Field(default_factory=SiteAttackConfig, description="The L2 PGD search for s_i.")
     eps: list[float] = Field([0.25, 0.5, 1.0, 2.0], min_length=1,

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sklearn.linear_model import RidgeCV
 from sklearn.metrics import explained_variance_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.train.loop import predict
 
 
-class ReadoutConfig(BaseModel, frozen=True, extra="forbid"):
+class ReadoutConfig(ConfigModel):
     feature_cut: int = Field(-1, le=-1, description="Student features after dropping this many final layers of "
                              "its net: -1 is the penultimate layer (the input of the classifier).")
     alphas: list[float] = Field(

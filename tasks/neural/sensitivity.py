@@ -16,14 +16,15 @@ from typing import Callable, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.attack.threat import project, random_start, steepest_direction
 
 Sites = Callable[[torch.Tensor], torch.Tensor]  # images (B, ...) → site responses (B, S)
 
 
-class SiteAttackConfig(BaseModel, frozen=True, extra="forbid"):
+class SiteAttackConfig(ConfigModel):
     steps: int = Field(40, ge=1, description="PGD iterations per restart: the first half in the 2ε ball, the rest "
                        "in the ε ball.")
     restarts: int = Field(10, ge=1, description="Independent random starts per image, site and direction "

@@ -11,8 +11,9 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
+from spotlab.models.config import ConfigModel
 from spotlab.models.mlp import MLPConfig
 from spotlab.models.registry import ModelConfig
 from spotlab.tasks.attack.objectives import PGDATConfig
@@ -28,7 +29,7 @@ from spotlab.tasks.train.optimizers import AdamConfig
 from spotlab.tasks.train.recipes import test_accuracy, train_model
 
 
-class NeuralRobustnessConfig(BaseModel, frozen=True, extra="forbid"):
+class NeuralRobustnessConfig(ConfigModel):
     kind: Literal["neural-robustness"] = "neural-robustness"
     brain: BrainConfig = Field(default_factory=BrainConfig, description="The teacher network playing the brain.")
     student: ModelConfig = Field(default_factory=MLPConfig, description="Architecture of both students.")

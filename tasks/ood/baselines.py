@@ -7,14 +7,15 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.ood.finetune import FineTuneConfig, FineTuneResult, fine_tune
 from spotlab.tasks.ood.wild import WildData
 
 
-class EnergyConfig(BaseModel, frozen=True, extra="forbid"):
+class EnergyConfig(ConfigModel):
     """No training: score the given classifier by its energy (Liu et al., 2020)."""
 
     kind: Literal["energy"] = "energy"
@@ -28,7 +29,7 @@ def uniform_cross_entropy(logits: torch.Tensor) -> torch.Tensor:
     return -F.log_softmax(logits, dim=1).mean(dim=1).mean()
 
 
-class OutlierExposureConfig(BaseModel, frozen=True, extra="forbid"):
+class OutlierExposureConfig(ConfigModel):
     """CE on ID + weight · cross-entropy to uniform on the wild batch (all of it taken as OOD)."""
 
     kind: Literal["outlier-exposure"] = "outlier-exposure"

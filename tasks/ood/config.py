@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.ood.baselines import EnergyConfig, OutlierExposureConfig
 from spotlab.tasks.ood.finetune import FineTuneConfig
 from spotlab.tasks.ood.wild import WildDataConfig
@@ -17,7 +18,7 @@ OOD_METHODS = {cfg.model_fields["kind"].default: cfg for cfg in (EnergyConfig, O
 OODMethodConfig = Annotated[Union[tuple(OOD_METHODS.values())], Field(discriminator="kind")]
 
 
-class OODStageConfig(BaseModel, frozen=True, extra="forbid"):
+class OODStageConfig(ConfigModel):
     wild: WildDataConfig = Field(default_factory=WildDataConfig, description="OOD source and wild mixture.")
     method: OODMethodConfig = Field(
         default_factory=WOODSConfig, description="How the trained model becomes a detector (by kind); 'energy' "

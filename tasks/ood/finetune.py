@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.ood.wild import WildData
 from spotlab.tasks.train.loop import EpochMetrics, fit
 from spotlab.tasks.train.optimizers import OptimizerConfig, SGDConfig
@@ -19,7 +20,7 @@ from spotlab.tasks.train.schedules import MultiStepScheduleConfig, ScheduleConfi
 WildObjective = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-class FineTuneConfig(BaseModel, frozen=True, extra="forbid"):
+class FineTuneConfig(ConfigModel):
     """The paper's fine-tuning recipe (SGD Nesterov, lr 1e-3, wd 5e-4, ×0.5 at 50/75/90 %), fewer epochs."""
 
     epochs: int = Field(10, ge=1, description="Passes over the ID training split (paper: 100).")

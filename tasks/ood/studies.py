@@ -11,8 +11,9 @@ import copy
 from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.ood.baselines import EnergyConfig, OutlierExposureConfig
 from spotlab.tasks.ood.finetune import FineTuneConfig
 from spotlab.tasks.ood.plots import plot_score_histograms
@@ -24,7 +25,7 @@ from spotlab.tasks.train.config import TrainConfig
 from spotlab.tasks.train.recipes import train_model
 
 
-class WOODSComparisonConfig(BaseModel, frozen=True, extra="forbid"):
+class WOODSComparisonConfig(ConfigModel):
     kind: Literal["woods-comparison"] = "woods-comparison"
     train: TrainConfig = Field(default_factory=TrainConfig, description="Pre-training of the ID classifier.")
     wild: WildDataConfig = Field(default_factory=WildDataConfig, description="OOD source (its pi is replaced by "

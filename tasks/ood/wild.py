@@ -15,13 +15,14 @@ from typing import Annotated, Literal, Union
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.data.config import DataConfig, DigitsConfig, TorchvisionConfig
 from spotlab.tasks.data.datasets import DatasetInfo, Splits, prepare
 
 
-class NoiseOODConfig(BaseModel, frozen=True, extra="forbid"):
+class NoiseOODConfig(ConfigModel):
     """Synthetic OOD images: uniform noise over the input box, or Gaussian noise with the ID training statistics."""
 
     kind: Literal["noise"] = "noise"
@@ -41,7 +42,7 @@ class NoiseOODConfig(BaseModel, frozen=True, extra="forbid"):
         return draw(n_wild), draw(len(splits.x_test))
 
 
-class ShuffledPixelsOODConfig(BaseModel, frozen=True, extra="forbid"):
+class ShuffledPixelsOODConfig(ConfigModel):
     """ID images whose pixel positions are permuted (independently per image, jointly across channels): the
     intensity histogram of ID data without its spatial structure."""
 
@@ -82,7 +83,7 @@ OOD_SOURCES = {
 OODSourceConfig = Annotated[Union[tuple(dict.fromkeys(OOD_SOURCES.values()))], Field(discriminator="kind")]
 
 
-class WildDataConfig(BaseModel, frozen=True, extra="forbid"):
+class WildDataConfig(ConfigModel):
     ood: OODSourceConfig = Field(
         default_factory=lambda: DigitsConfig(classes=[5, 6, 7, 8, 9]),
         description="Where OOD examples come from (by kind): a dataset kind of the same input shape as the ID "

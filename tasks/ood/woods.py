@@ -17,9 +17,10 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.ood.finetune import FineTuneConfig, FineTuneResult, fine_tune
 from spotlab.tasks.ood.scores import energy_score
 from spotlab.tasks.ood.wild import WildData
@@ -63,7 +64,7 @@ def ood_logit(head: nn.Linear, energy: torch.Tensor) -> torch.Tensor:
     return head(energy.unsqueeze(1)).squeeze(1)
 
 
-class WOODSConfig(BaseModel, frozen=True, extra="forbid"):
+class WOODSConfig(ConfigModel):
     kind: Literal["woods"] = "woods"
     false_alarm: float = Field(0.05, gt=0, lt=1, description="α: allowed ID false-alarm rate.")
     loss_slack: float = Field(2.0, ge=1, description="τ: allowed ID loss as a multiple of the loss before (L0).")

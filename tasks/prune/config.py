@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Union
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.prune.pacnet import PACNetConfig
 from spotlab.tasks.prune.pruners import (
     GlobalMagnitudeConfig,
@@ -23,7 +24,7 @@ PRUNERS = {
 PrunerConfig = Annotated[Union[tuple(PRUNERS.values())], Field(discriminator="kind")]
 
 
-class PruneStageConfig(BaseModel, frozen=True, extra="forbid"):
+class PruneStageConfig(ConfigModel):
     method: PrunerConfig = Field(default_factory=GlobalMagnitudeConfig, description="Pruning strategy (by kind).")
     noise_std: float = Field(
         0.1, ge=0, description="Std of the Gaussian input noise of the robustness score (inputs clipped to bounds)."

@@ -19,10 +19,11 @@ import copy
 from typing import ClassVar, Iterator, Literal
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
 from torch.nn.utils import parametrize
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.prune.masks import Masks, apply_masks, bake, dense_masks
 from spotlab.tasks.prune.selection import Scope, magnitude_scores, prune_lowest
 from spotlab.tasks.prune.training import PruneData, RetrainConfig
@@ -101,7 +102,7 @@ def l2_sp_penalty(source: nn.Module, alpha: float):
     return penalty
 
 
-class PACNetConfig(BaseModel, frozen=True, extra="forbid"):
+class PACNetConfig(ConfigModel):
     """PAC-Net's source half on the pipeline's data: prune, then allocate (calibration needs a target task)."""
 
     kind: Literal["pac-net"] = "pac-net"

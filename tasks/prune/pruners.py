@@ -13,9 +13,10 @@ import copy
 from typing import ClassVar, Iterator, Literal
 
 import torch
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 from torch import nn
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.prune.masks import Masks, apply_masks, dense_masks
 from spotlab.tasks.prune.selection import Scope, magnitude_scores, prune_lowest, random_scores
 from spotlab.tasks.prune.spectra import ramanujan_gap
@@ -24,7 +25,7 @@ from spotlab.tasks.prune.training import PruneData, RetrainConfig
 _EXCLUDE_OUTPUT = Field(True, description="Leave the output (last Linear) layer dense, as OpenLTH does.")
 
 
-class _OneShot(BaseModel, frozen=True, extra="forbid"):
+class _OneShot(ConfigModel):
     sparsity: float = Field(0.8, ge=0, lt=1, description="Fraction of the prunable weights removed.")
     exclude_output: bool = _EXCLUDE_OUTPUT
 
@@ -41,20 +42,20 @@ class _OneShot(BaseModel, frozen=True, extra="forbid"):
         yield apply_masks(model, prune_lowest(self.score_weights(model, dense, seed), dense, self.sparsity, self.scope))
 
 
-class GlobalMagnitudeConfig(_OneShot, frozen=True, extra="forbid"):
+class GlobalMagnitudeConfig(_OneShot):
     """Remove the smallest-|w| weights over all prunable layers together."""
 
     kind: Literal["global-magnitude"] = "global-magnitude"
 
 
-class LayerMagnitudeConfig(_OneShot, frozen=True, extra="forbid"):
+class LayerMagnitudeConfig(_OneShot):
     """Remove the smallest-|w| weights of each layer (every layer ends at the same sparsity)."""
 
     kind: Literal["layer-magnitude"] = "layer-magnitude"
     scope: ClassVar[Scope] = "layer"
 
 
-class RandomConfig(_OneShot, frozen=True, extra="forbid"):
+class RandomConfig(_OneShot):
     """Remove weights uniformly at random (seeded by the run seed), each layer at the same sparsity."""
 
     kind: Literal["random"] = "random"
@@ -64,7 +65,7 @@ class RandomConfig(_OneShot, frozen=True, extra="forbid"):
         return random_scores(masks, torch.Generator().manual_seed(seed))
 
 
-class IMPConfig(BaseModel, frozen=True, extra="forbid"):
+class IMPConfig(ConfigModel):
     """Iterative magnitude pruning with rewinding (lottery tickets)."""
 
     kind: Literal["imp"] = "imp"
@@ -111,7 +112,7 @@ class IMPConfig(BaseModel, frozen=True, extra="forbid"):
             yield model
 
 
-class RamanujanIMPConfig(IMPConfig, frozen=True, extra="forbid"):
+class RamanujanIMPConfig(IMPConfig):
     """IMP that prunes a layer at a level only if its pruned mask keeps the Ramanujan property (Δr ≥ 0).
 
     Rule (ours; the paper's exact rule is unverified): take IMP's candidate masks for the level; a layer adopts its

@@ -14,9 +14,10 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field, PositiveInt
 from sklearn.datasets import make_friedman1
 
+from spotlab.models.config import ConfigModel
 from spotlab.models.mlp import MLPConfig
 from spotlab.models.registry import build_model
 from spotlab.tasks.data.config import DataConfig, DigitsConfig
@@ -39,7 +40,7 @@ def _all_ramanujan(result: LevelResult) -> bool:
     return all(s.delta_r is not None and s.delta_r >= 0 for s in result.spectra)
 
 
-class RamanujanTicketsConfig(BaseModel, frozen=True, extra="forbid"):
+class RamanujanTicketsConfig(ConfigModel):
     kind: Literal["ramanujan-tickets"] = "ramanujan-tickets"
     model: MLPConfig = Field(MLPConfig(hidden=[300, 100]), description="The pruned network (LeNet-300-100 style).")
     levels: int = Field(10, ge=1, le=30, description="IMP levels after the dense level 0.")
@@ -213,9 +214,9 @@ def _error(data: PruneData, model: torch.nn.Module) -> float:
 PAIR_NAMES = {"friedman": "Friedman #1 → perturbed Friedman", "digits": "digits 0–4 → 5–9"}
 
 
-class PACNetTransferConfig(BaseModel, frozen=True, extra="forbid"):
+class PACNetTransferConfig(ConfigModel):
     kind: Literal["pac-net-transfer"] = "pac-net-transfer"
-    hidden: list[int] = Field([64, 64], min_length=1, description="Hidden widths of the MLP of both pairs.")
+    hidden: list[PositiveInt] = Field([64, 64], min_length=1, description="Hidden widths of the MLP of both pairs.")
     keep: float = Field(0.5, gt=0, lt=1, description="PAC-Net: fraction of source weights kept.")
     calibration_lambda: float = Field(0.01, ge=0, description="PAC-Net: λ of the pull toward allocated weights.")
     l2_sp_alpha: float = Field(0.01, ge=0, description="L2-SP: α of the pull toward the source weights.")

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.data.datasets import DatasetInfo, Splits
 from spotlab.tasks.train.loop import EpochMetrics, evaluate_split, fit
 from spotlab.tasks.train.objectives import Objective, task_loss
@@ -20,7 +21,7 @@ from spotlab.tasks.train.optimizers import OptimizerConfig, SGDConfig
 from spotlab.tasks.train.schedules import CosineScheduleConfig, ScheduleConfig, build_scheduler
 
 
-class RetrainConfig(BaseModel, frozen=True, extra="forbid"):
+class RetrainConfig(ConfigModel):
     """How a network is (re)trained inside pruning: every IMP level, PAC-Net's allocate and calibrate."""
 
     optimizer: OptimizerConfig = Field(default_factory=SGDConfig, description="Optimizer (by kind).")

@@ -9,14 +9,15 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.study.report import Claim, StudyReport
 from spotlab.tasks.train.config import TrainConfig
 from spotlab.tasks.train.recipes import test_accuracy, train_model
 
 
-class SeedSweepConfig(BaseModel, frozen=True, extra="forbid"):
+class SeedSweepConfig(ConfigModel):
     kind: Literal["seed-sweep"] = "seed-sweep"
     train: TrainConfig = Field(default_factory=TrainConfig, description="What to train under each seed.")
     seeds: int = Field(3, ge=2, le=50, description="Number of seeds (run seed, run seed + 1, ...).")

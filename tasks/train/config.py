@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from spotlab.models.config import ConfigModel
 from spotlab.models.mlp import MLPConfig
 from spotlab.models.registry import ModelConfig
 from spotlab.tasks.distributed.config import DistributedConfig
@@ -14,7 +15,7 @@ from spotlab.tasks.train.optimizers import OptimizerConfig, SGDConfig
 from spotlab.tasks.train.schedules import CosineScheduleConfig, ScheduleConfig
 
 
-class TrainConfig(BaseModel, frozen=True, extra="forbid"):
+class TrainConfig(ConfigModel):
     model: ModelConfig = Field(default_factory=MLPConfig, description="Network architecture (by kind).")
     optimizer: OptimizerConfig = Field(default_factory=SGDConfig, description="Optimizer (by kind).")
     schedule: ScheduleConfig = Field(default_factory=CosineScheduleConfig, description="LR schedule (by kind).")

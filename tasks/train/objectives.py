@@ -10,9 +10,10 @@ from typing import Annotated, Callable, Literal, Union
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
 
+from spotlab.models.config import ConfigModel
 from spotlab.tasks.attack.objectives import PGDATConfig, PRLConfig, TRADESConfig
 from spotlab.tasks.imbalance.composition import build_objective  # noqa: F401 - the call sites' entry point
 from spotlab.tasks.imbalance.fds import FDSConfig
@@ -29,7 +30,7 @@ def task_loss(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     return lambda out, y: F.mse_loss(out.squeeze(-1), y)
 
 
-class ERMConfig(BaseModel, frozen=True, extra="forbid"):
+class ERMConfig(ConfigModel):
     kind: Literal["erm"] = "erm"
 
     def build(self, task: str, bounds: tuple[float, float] | None) -> Objective:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Iterable, Literal, Union
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from spotlab.models.config import ConfigModel
 
 
-class SGDConfig(BaseModel, frozen=True, extra="forbid"):
+class SGDConfig(ConfigModel):
     kind: Literal["sgd"] = "sgd"
     lr: float = Field(0.1, gt=0, description="Learning rate.")
     momentum: float = Field(0.9, ge=0, lt=1, description="Heavy-ball momentum.")
@@ -21,7 +23,7 @@ class SGDConfig(BaseModel, frozen=True, extra="forbid"):
         )
 
 
-class AdamConfig(BaseModel, frozen=True, extra="forbid"):
+class AdamConfig(ConfigModel):
     kind: Literal["adam"] = "adam"
     lr: float = Field(1e-3, gt=0, description="Learning rate.")
     betas: tuple[float, float] = Field((0.9, 0.999), description="Moment decay rates.")

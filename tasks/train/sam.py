@@ -27,8 +27,10 @@ import contextlib
 from typing import Annotated, Callable, Iterable, Iterator, Literal, Union
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
+
+from spotlab.models.config import ConfigModel
 
 _TINY = 1e-12  # keeps ε finite when the gradient vanishes
 
@@ -201,7 +203,7 @@ class MSAM(SAM):
         return loss_sum
 
 
-class SAMConfig(BaseModel, frozen=True, extra="forbid"):
+class SAMConfig(ConfigModel):
     kind: Literal["sam"] = "sam"
     rho: float = Field(0.05, ge=0, description="Radius ρ of the ascent step (‖ε‖₂ = ρ).")
     base: BaseOptimizerConfig = Field(default_factory=lambda: SGDConfig(), description="Base optimizer (by kind).")
@@ -210,7 +212,7 @@ class SAMConfig(BaseModel, frozen=True, extra="forbid"):
         return SAM(params, self.base.build, rho=self.rho)
 
 
-class ASAMConfig(BaseModel, frozen=True, extra="forbid"):
+class ASAMConfig(ConfigModel):
     kind: Literal["asam"] = "asam"
     rho: float = Field(0.5, ge=0, description="Radius ρ in the adaptive metric (‖T⁻¹ε‖₂ = ρ, T = |w| + η).")
     eta: float = Field(0.01, ge=0, description="Offset η of the scale T = |w| + η (keeps zero weights movable).")
@@ -220,7 +222,7 @@ class ASAMConfig(BaseModel, frozen=True, extra="forbid"):
         return SAM(params, self.base.build, rho=self.rho, adaptive=True, eta=self.eta)
 
 
-class FisherSAMConfig(BaseModel, frozen=True, extra="forbid"):
+class FisherSAMConfig(ConfigModel):
     kind: Literal["fisher-sam"] = "fisher-sam"
     gamma: float = Field(0.1, ge=0, description="Radius γ of the Fisher ellipsoid εᵀ diag(f) ε = γ².")
     eta: float = Field(
@@ -232,7 +234,7 @@ class FisherSAMConfig(BaseModel, frozen=True, extra="forbid"):
         return FisherSAM(params, self.base.build, gamma=self.gamma, eta=self.eta)
 
 
-class MSAMConfig(BaseModel, frozen=True, extra="forbid"):
+class MSAMConfig(ConfigModel):
     kind: Literal["m-sam"] = "m-sam"
     rho: float = Field(0.05, ge=0, description="Radius ρ of each sub-batch's ascent step.")
     m: int = Field(16, ge=1, description="Sub-batch size; m ≥ batch size is plain SAM.")

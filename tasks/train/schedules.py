@@ -6,17 +6,19 @@ import math
 from typing import Annotated, Literal, Union
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from spotlab.models.config import ConfigModel
 
 
-class ConstantScheduleConfig(BaseModel, frozen=True, extra="forbid"):
+class ConstantScheduleConfig(ConfigModel):
     kind: Literal["constant"] = "constant"
 
     def factor(self, epoch: int, epochs: int) -> float:
         return 1.0
 
 
-class MultiStepScheduleConfig(BaseModel, frozen=True, extra="forbid"):
+class MultiStepScheduleConfig(ConfigModel):
     kind: Literal["multistep"] = "multistep"
     milestones: list[float] = Field(
         [0.5, 0.75], description="Fractions of training (0–1) after which the rate is multiplied by gamma."
@@ -28,7 +30,7 @@ class MultiStepScheduleConfig(BaseModel, frozen=True, extra="forbid"):
         return self.gamma**passed
 
 
-class CosineScheduleConfig(BaseModel, frozen=True, extra="forbid"):
+class CosineScheduleConfig(ConfigModel):
     kind: Literal["cosine"] = "cosine"
     min_factor: float = Field(0.0, ge=0, le=1, description="Final rate as a fraction of the initial one.")
 

@@ -65,7 +65,7 @@ def test_spotlab_deploy_registers_every_flow_and_the_api_starts_deployment_runs(
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.settings import PREFECT_API_URL
 
-    from spotlab.infra.api import create_app
+    from spotlab.infra.api import Launcher, create_app
 
     api_url = PREFECT_API_URL.value()
     with get_client(sync_client=True) as client:
@@ -73,7 +73,8 @@ def test_spotlab_deploy_registers_every_flow_and_the_api_starts_deployment_runs(
                                                base_job_template=base_job_template()))
     env = os.environ | {"PREFECT_API_URL": api_url}
     spotlab = str(Path(sys.executable).with_name("spotlab"))
-    deployed = subprocess.run([spotlab, "deploy", "--pool", "spotlab-test", "--image", "spotlab:test"],
+    deployed = subprocess.run([spotlab, "deploy", "--pool", "spotlab-test", "--image", "spotlab:test",
+                               "--max-concurrent-runs", "3"],
                               env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert deployed.returncode == 0, deployed.stdout[-2000:] + deployed.stderr[-2000:]
     with get_client(sync_client=True) as client:
@@ -81,10 +82,11 @@ def test_spotlab_deploy_registers_every_flow_and_the_api_starts_deployment_runs(
             deployment = client.read_deployment_by_name(f"{name}/spotlab")
             assert deployment.work_pool_name == "spotlab-test"
             assert deployment.job_variables["image"] == "spotlab:test"
+            assert deployment.global_concurrency_limit.limit == 3  # Prefect bounds the runs, not the API
 
     os.environ["PREFECT_API_URL"] = api_url
     try:
-        with live_server(create_app(str(tmp_path), token=TOKEN)) as http:
+        with live_server(create_app(str(tmp_path), token=TOKEN, launcher=Launcher(max_waiting=1))) as http:
             config = {"name": "k8s-run", "execution": {"resources": {"train": {"gpus": 1, "memory": "8Gi"}}}}
             created = http.post("/runs", json={"flow": "pipeline", "config": config}, headers=AUTH).json()
             assert created["backend"] == "prefect-deployment"
@@ -94,6 +96,9 @@ def test_spotlab_deploy_registers_every_flow_and_the_api_starts_deployment_runs(
                 flow_run = client.read_flow_run(status["prefect_flow_run_id"])
             assert flow_run.parameters["run_id"] == created["id"]
             assert flow_run.job_variables == {"gpu_limit": 1, "memory_request": "8Gi", "memory_limit": "8Gi"}
+            # One run already waits for a worker: the deployment's queue is full.
+            refused = http.post("/runs", json={"flow": "pipeline", "config": config}, headers=AUTH)
+            assert refused.status_code == 429 and refused.headers["retry-after"]
             assert http.post(f"/runs/{created['id']}/cancel", headers=AUTH).json()["state"] == "cancelled"
             deadline = time.monotonic() + 30
             while http.get(f"/runs/{created['id']}", headers=AUTH).json()["state"] != "cancelled":
