@@ -25,6 +25,10 @@ def _integers_refuse_booleans(schema: Any) -> None:
     references, handled by their own class). Pydantic's lax integers take ``true`` as 1; its strict ones refuse
     ``3.0``, which JSON Schema calls an integer, so the API's schema would promise what the validator refuses."""
     if isinstance(schema, dict):
+        # Already guarded: a schema shared by several models must be wrapped once, not once per model (nesting a
+        # wrapper per visit grows without bound and overflows the JSON-schema generator's recursion).
+        if schema.get("type") == "function-before" and schema["function"].get("function") is _refuse_booleans:
+            return
         if schema.get("type") == "int":
             integer = dict(schema)
             schema.clear()

@@ -29,3 +29,22 @@ def test_normalisation_is_the_first_layer_and_survives_the_file_round_trip():
     assert torch.allclose(model(x), expected)
     restored = model_from_bytes(model_to_bytes(model, MODELS["cnn-small"](channels=[4]), (3, 8, 8), 5))
     assert torch.equal(restored(x), model(x))
+
+
+def test_boolean_guard_wraps_each_integer_once_however_many_models_share_it():
+    """A shared integer schema guarded once per model visit nested without bound (RecursionError in Prefect's
+    parameter schema once enough families were registered)."""
+    from spotlab.infra.config import PipelineConfig
+    from spotlab.models.config import _refuse_booleans
+
+    def guard(node):
+        return (isinstance(node, dict) and node.get("type") == "function-before"
+                and node["function"].get("function") is _refuse_booleans)
+
+    def deepest(node, depth=0):
+        if guard(node):
+            assert not guard(node["schema"]), "an integer guarded twice"
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
+        return max([depth] + [deepest(c, depth + 1) for c in children])
+
+    assert deepest(PipelineConfig.__pydantic_core_schema__) < 200
