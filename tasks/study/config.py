@@ -11,6 +11,7 @@ from spotlab.tasks.attack.studies import CGDComparisonConfig, PRLComparisonConfi
 from spotlab.tasks.compress.studies import EdenVNMSEConfig
 from spotlab.tasks.distributed.studies import DEFvsEFConfig
 from spotlab.tasks.ensemble.studies import FSPIComparisonConfig
+from spotlab.tasks.graph.studies import ICGMMStudyConfig
 from spotlab.tasks.landscape.studies import DiagonalSAMConfig, SAMComparisonConfig, ToroidsConfig
 from spotlab.tasks.neural.studies import NeuralRobustnessConfig
 from spotlab.tasks.ood.studies import WOODSComparisonConfig
@@ -32,6 +33,7 @@ STUDIES = {cfg.model_fields["kind"].default: cfg for cfg in (
     FSPIComparisonConfig,
     WOODSComparisonConfig,
     NeuralRobustnessConfig,
+    ICGMMStudyConfig,
 )}
 
 StudyConfig = Annotated[Union[tuple(STUDIES.values())], Field(discriminator="kind")]
