@@ -66,6 +66,7 @@ class ICGMMStudyConfig(BaseModel, frozen=True, extra="forbid"):
 
     def run(self, data, seed: int) -> StudyReport:
         table, claims = [], []
+        tu = {name: read_tu(self.tu_root, name) for name in self.tu_datasets if self.tu_root is not None}  # fail fast
         icgmm = ICGMMConfig(layers=1, sweeps=self.sweeps)
         found = {}
         for types in self.true_types:
@@ -94,7 +95,7 @@ class ICGMMStudyConfig(BaseModel, frozen=True, extra="forbid"):
         hard = sbm_pair(self.sbm_graphs, self.sbm_nodes, self.comparison_blocks, self.degree,
                         self.comparison_homophily, seed + 1)
         datasets = {f"SBM pair h={self.comparison_homophily}": hard}
-        datasets |= {name: read_tu(self.tu_root, name) for name in self.tu_datasets if self.tu_root is not None}
+        datasets |= tu
         for name, graphs in datasets.items():
             grid = list(product(self.cgmm_states, self.cgmm_alphas))
             cgmm = {(c, a): embedding_accuracy(graphs, CGMMConfig(states=c, alpha=a, layers=self.layers,

@@ -16,6 +16,7 @@ EXPECTED = {
     "fspi",
     "woods",
     "neural-robustness",
+    "icgmm",
 }
 
 
