@@ -14,8 +14,8 @@ import scipy.sparse as sp
 @dataclass(frozen=True)
 class GraphDataset:
     """``adjacency`` (N × N, symmetric CSR, block-diagonal over graphs), ``graph`` (N,) graph index of each node,
-    ``labels`` (N × n_symbols) counts of each node's discrete labels (one-hot for one label per node), ``targets`` (G,) graph classes and, for generated data,
-    ``types`` (N,) the latent node types."""
+    ``labels`` (N × n_symbols) counts of each node's discrete labels (one-hot for one label per node), ``targets``
+    (G,) graph classes and, for generated data, ``types`` (N,) the latent node types."""
 
     adjacency: sp.csr_matrix
     graph: np.ndarray

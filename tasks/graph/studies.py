@@ -56,7 +56,7 @@ class ICGMMStudyConfig(BaseModel, frozen=True, extra="forbid"):
     cgmm_alphas: tuple[float, ...] = Field((1.0, 5.0), min_length=1, description="CGMM's searched α.")
     folds: int = Field(5, ge=2, description="Stratified folds of the classifier evaluation.")
     hidden: int = Field(32, ge=1, description="Hidden units of the MLP classifier.")
-    chance_margin: float = Field(0.1, gt=0, lt=0.5, description="Unigram accuracy within chance ± this is 'at chance'.")
+    chance_margin: float = Field(0.1, gt=0, lt=0.5, description="Unigram accuracy ≤ 0.5 + this is 'at chance'.")
     separated: float = Field(0.9, gt=0.5, le=1, description="Accuracy that counts as separating the pair.")
     tolerance: float = Field(0.02, ge=0, lt=1, description="iCGMM may trail the best CGMM by this and still pass.")
     tu_root: str | None = Field(None, description="Local folder with TU datasets (nothing is downloaded).")
