@@ -22,7 +22,7 @@ from spotlab.tasks.graph.data import sbm_pair
 
 def sweep_seconds(model, labels, restaurant, n_restaurants, warmup: int, repeat: int) -> tuple[float, int]:
     rng = np.random.default_rng(0)
-    state = initial_state(restaurant, n_restaurants, labels.shape[1], model.hyper(), rng)
+    state = initial_state(restaurant, n_restaurants, labels, model.hyper(), rng)
     for _ in range(warmup):
         state = sweep(state, labels, model.hyper(), rng)
     times = []

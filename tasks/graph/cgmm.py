@@ -2,9 +2,9 @@
 
 Layer ℓ groups nodes into restaurants j (layer 1: one restaurant; deeper: the argmax of the neighbours' summed
 state posteriors at layer ℓ − 1, plus one restaurant for isolated nodes). Within restaurant j a node's state
-(dish) k has prior weight n_{jk} + α β_k and emits its discrete label from θ_k (Categorical–Dirichlet). iCGMM keeps
-the unrepresented stick mass β_u (``beta[-1]``): a node may open a new state, whose stick is split off β_u with
-Beta(1, γ); empty states are removed and their mass returned to β_u. β is resampled from the tables per dish
+(dish) k has prior weight n_{jk} + α β_k and emits its observation from θ_k (emissions.py: Categorical–Dirichlet
+for discrete labels, Normal–Gamma for continuous features). iCGMM keeps the unrepresented stick mass β_u
+(``beta[-1]``): a node may open a new state, whose stick is split off β_u with Beta(1, γ); empty states are removed and their mass returned to β_u. β is resampled from the tables per dish
 (Antoniak), α and γ with the auxiliary-variable schemes of Teh et al. (2006) and Escobar & West (1995).
 
 Every node is resampled at once given the others' counts (the per-graph batch approximation the paper uses for
@@ -18,6 +18,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.sparse as sp
 
+from spotlab.tasks.graph.emissions import Emission
+
 
 @dataclass(frozen=True)
 class Hyper:
@@ -26,7 +28,7 @@ class Hyper:
 
     infinite: bool
     states: int  # CGMM: the number of states; iCGMM: the most states a layer may open
-    label_prior: float  # symmetric Dirichlet η on each θ_k
+    emission: Emission
     alpha: float | None
     gamma: float | None
     prior_shape: float = 1.0
@@ -39,7 +41,7 @@ class LayerState:
     restaurant: np.ndarray  # (N,) restaurant of each node, in [0, J)
     z: np.ndarray  # (N,) state of each node, in [0, K)
     beta: np.ndarray  # (K + 1,) iCGMM (last entry: unrepresented mass) or (K,) CGMM; sums to 1
-    theta: np.ndarray  # (K, M) emission probabilities
+    theta: np.ndarray  # (K, ...) emission parameters, see emissions.py
     alpha: float
     gamma: float
     n_restaurants: int
@@ -61,21 +63,13 @@ def _categorical(log_weights: np.ndarray, rng: np.random.Generator) -> np.ndarra
     return np.minimum((cdf < u[:, None]).sum(axis=1), log_weights.shape[1] - 1)
 
 
-def _sample_theta(z: np.ndarray, labels: np.ndarray, n_states: int, eta: float,
-                  rng: np.random.Generator) -> np.ndarray:
-    emissions = np.zeros((n_states, labels.shape[1]))
-    np.add.at(emissions, z, labels)
-    draws = rng.gamma(emissions + eta)
-    return draws / draws.sum(axis=1, keepdims=True)
-
-
 def add_state(state: LayerState, chosen: np.ndarray, rng: np.random.Generator) -> LayerState:
     """Open one new state for the nodes flagged in ``chosen``: split β_u into b β_u (the new state) and
     (1 − b) β_u with b ~ Beta(1, γ); its θ row is redrawn from the posterior at the end of the sweep (zeros until
     then)."""
     b = rng.beta(1.0, state.gamma)
     beta = np.concatenate([state.beta[:-1], [b * state.beta[-1], (1 - b) * state.beta[-1]]])
-    theta = np.vstack([state.theta, np.zeros((1, state.theta.shape[1]))])
+    theta = np.concatenate([state.theta, np.zeros_like(state.theta[:1])])
     return replace(state, z=np.where(chosen, state.n_states, state.z), beta=beta, theta=theta)
 
 
@@ -122,26 +116,27 @@ def state_weights(state: LayerState, labels: np.ndarray, hyper: Hyper, leave_out
                   candidate: np.ndarray | None = None) -> np.ndarray:
     """Unnormalised log p(z_u = k | rest) for the existing states (N × K) and, for iCGMM, a last column for a new state
     whose emission ``candidate`` was drawn from the prior (Neal's algorithm 8 with one auxiliary state: all nodes of
-    a batch sweep that pick it share one coherent new state; −∞ when absent or at ``states``). ``labels`` is the
-    N × M matrix of label counts (one-hot for one label per node). ``leave_out`` removes u's own count."""
+    a batch sweep that pick it share one coherent new state; −∞ when absent or at ``states``). ``labels``: the
+    node observations (label counts or continuous features, see emissions.py). ``leave_out`` removes u's own
+    count."""
     k = state.n_states
     own = state.counts()[state.restaurant]
     if leave_out:
         own[np.arange(len(own)), state.z] -= 1
     prior = state.beta[:k] if hyper.infinite else np.full(k, 1.0 / k)
-    log_weights = np.log(own + state.alpha * prior) + labels @ np.log(np.maximum(state.theta, 1e-300)).T
+    log_weights = np.log(own + state.alpha * prior) + hyper.emission.log_likelihood(state.theta, labels)
     if not hyper.infinite:
         return log_weights
     if candidate is None or k >= hyper.states:
         return np.hstack([log_weights, np.full((len(labels), 1), -np.inf)])
-    new = np.log(state.alpha * state.beta[-1]) + labels @ np.log(np.maximum(candidate, 1e-300))
-    return np.hstack([log_weights, new[:, None]])
+    new = np.log(state.alpha * state.beta[-1]) + hyper.emission.log_likelihood(candidate, labels)
+    return np.hstack([log_weights, new])
 
 
 def sweep(state: LayerState, labels: np.ndarray, hyper: Hyper, rng: np.random.Generator) -> LayerState:
     """One Gibbs sweep: all states (batch approximation), then for iCGMM new/empty-state bookkeeping, tables, β, α
-    and γ; then θ from its Dirichlet posterior."""
-    candidate = rng.dirichlet(np.full(labels.shape[1], hyper.label_prior)) if hyper.infinite else None
+    and γ; then θ from its posterior."""
+    candidate = hyper.emission.sample_prior(labels, rng) if hyper.infinite else None
     z = _categorical(state_weights(state, labels, hyper, leave_out=True, candidate=candidate), rng)
     if not hyper.infinite:
         state = replace(state, z=z)
@@ -160,22 +155,22 @@ def sweep(state: LayerState, labels: np.ndarray, hyper: Hyper, rng: np.random.Ge
         gamma = state.gamma if hyper.gamma is not None else resample_gamma(
             state.gamma, state.n_states, int(per_dish.sum()), hyper, rng)
         state = replace(state, beta=beta, alpha=alpha, gamma=gamma)
-    theta = _sample_theta(state.z, labels, state.n_states, hyper.label_prior, rng)
-    return replace(state, theta=theta)
+    return replace(state, theta=hyper.emission.sample_posterior(state.z, labels, state.n_states, rng))
 
 
-def initial_state(restaurant: np.ndarray, n_restaurants: int, n_symbols: int, hyper: Hyper,
+def initial_state(restaurant: np.ndarray, n_restaurants: int, labels: np.ndarray, hyper: Hyper,
                   rng: np.random.Generator) -> LayerState:
     """Nodes start in uniformly random states: CGMM's ``states``, iCGMM's ``initial_states`` (a single starting
     state mixes slowly under the batch sweep: one new state per sweep has to out-compete a state holding every
-    node; surplus starting states empty out and are removed). α and γ start at 1 unless fixed."""
+    node; surplus starting states empty out and are removed); θ is drawn from the posterior of that assignment. α
+    and γ start at 1 unless fixed."""
     n = len(restaurant)
     alpha = hyper.alpha if hyper.alpha is not None else 1.0
     gamma = hyper.gamma if hyper.gamma is not None else 1.0
     k = min(hyper.initial_states, hyper.states) if hyper.infinite else hyper.states
     z = rng.integers(k, size=n)
     beta = np.full(k + 1, 1.0 / (k + 1)) if hyper.infinite else np.full(k, 1.0 / k)
-    theta = rng.dirichlet(np.full(n_symbols, hyper.label_prior), size=k)
+    theta = hyper.emission.sample_posterior(z, labels, k, rng)
     return LayerState(restaurant=restaurant, z=z, beta=beta, theta=theta, alpha=alpha, gamma=gamma,
                       n_restaurants=n_restaurants)
 
@@ -205,18 +200,18 @@ class LayerResult:
 def fit_layers(adjacency: sp.csr_matrix, labels: np.ndarray, hyper: Hyper, layers: int, sweeps: int,
                seed: int) -> list[LayerResult]:
     """Train layers 1..L in order, each with ``sweeps`` Gibbs sweeps; layer ℓ's restaurants come from layer ℓ−1.
-    ``labels``: N × M label counts."""
+    ``labels``: N × M label counts (Categorical–Dirichlet) or N × D features (Normal–Gamma)."""
     rng = np.random.default_rng(seed)
-    n_symbols = labels.shape[1]
     restaurant, n_restaurants = np.zeros(len(labels), dtype=np.int64), 1
     results = []
-    for _ in range(layers):
-        state = initial_state(restaurant, n_restaurants, n_symbols, hyper, rng)
+    for layer in range(layers):
+        if layer > 0:
+            restaurant, n_restaurants = restaurants_from(results[-1].posterior, adjacency)
+        state = initial_state(restaurant, n_restaurants, labels, hyper, rng)
         history = []
         for _ in range(sweeps):
             state = sweep(state, labels, hyper, rng)
             history.append(state.n_states)
         post = posterior(state, labels, hyper)
         results.append(LayerResult(posterior=post, states_per_sweep=history, state=state))
-        restaurant, n_restaurants = restaurants_from(post, adjacency)
     return results

@@ -25,7 +25,7 @@ def test_counts_and_beta_stay_consistent_after_every_sweep(model):
     pair = sbm_pair(n_graphs=20, nodes=20, blocks=3, degree=3.0, homophily=0.8, seed=0)
     rng = np.random.default_rng(0)
     restaurant = rng.integers(3, size=len(pair.graph))
-    state = initial_state(restaurant, 3, pair.n_symbols, model.hyper(), rng)
+    state = initial_state(restaurant, 3, pair.labels, model.hyper(), rng)
     for _ in range(15):
         state = sweep(state, pair.labels, model.hyper(), rng)
         counts = state.counts()
