@@ -4,8 +4,9 @@ Layer ℓ groups nodes into restaurants j (layer 1: one restaurant; deeper: the 
 state posteriors at layer ℓ − 1, plus one restaurant for isolated nodes). Within restaurant j a node's state
 (dish) k has prior weight n_{jk} + α β_k and emits its observation from θ_k (emissions.py: Categorical–Dirichlet
 for discrete labels, Normal–Gamma for continuous features). iCGMM keeps the unrepresented stick mass β_u
-(``beta[-1]``): a node may open a new state, whose stick is split off β_u with Beta(1, γ); empty states are removed and their mass returned to β_u. β is resampled from the tables per dish
-(Antoniak), α and γ with the auxiliary-variable schemes of Teh et al. (2006) and Escobar & West (1995).
+(``beta[-1]``): a node may open a new state, whose stick is split off β_u with Beta(1, γ); empty states are
+removed and their mass returned to β_u. β is resampled from the tables per dish (Antoniak), α and γ with the
+auxiliary-variable schemes of Teh et al. (2006) and Escobar & West (1995).
 
 Every node is resampled at once given the others' counts (the per-graph batch approximation the paper uses for
 large graphs), so a sweep is a handful of N × K array operations, no per-node Python loop.

@@ -16,7 +16,8 @@ class _LayerModel(BaseModel, frozen=True, extra="forbid"):
     layers: int = Field(3, ge=1, description="Layers L (paper: up to 20).")
     sweeps: int = Field(50, ge=1, description="Gibbs sweeps per layer (paper: 100).")
     emission: Literal["categorical", "normal-gamma"] = Field(
-        "categorical", description="Categorical–Dirichlet on label counts, or Normal–Gamma on standardised features.")
+        "categorical", description="Categorical–Dirichlet on label counts, or Normal–Gamma on standardised "
+                                   "features.")
     label_prior: float = Field(1.0, gt=0, description="Categorical: symmetric Dirichlet η on each state's labels.")
     kappa0: float = Field(0.01, gt=0, description="Normal–Gamma: prior pseudo-count κ0 of the mean (μ0 = 0).")
     a0: float = Field(1.0, gt=0, description="Normal–Gamma: shape a0 of the precision's Gamma prior.")

@@ -34,7 +34,8 @@ def test_icgmm_with_normal_gamma_finds_three_separated_clusters():
     types = rng.integers(3, size=600)
     x = np.array([[-4.0, 0.0], [0.0, 4.0], [4.0, 0.0]])[types] + rng.normal(0, 0.5, (600, 2))
     x = (x - x.mean(axis=0)) / x.std(axis=0)
-    layer = fit_layers(sp.csr_matrix((600, 600)), x, ICGMMConfig(emission="normal-gamma").hyper(), layers=1, sweeps=100, seed=0)[0]
+    model = ICGMMConfig(emission="normal-gamma")
+    layer = fit_layers(sp.csr_matrix((600, 600)), x, model.hyper(), layers=1, sweeps=100, seed=0)[0]
     assert occupied_states(layer.state.z, 0.02) == 3
     purity = sum(np.bincount(layer.state.z[types == t]).max() for t in range(3)) / len(types)
     assert purity > 0.95
