@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from spotlab.tasks.graph.cgmm import (LayerState, add_state, fit_layers, initial_state, remove_empty, sample_tables,
-                                      sweep)
+from spotlab.tasks.graph.cgmm import (LayerState, add_state, fit_layers, initial_state, remove_empty, resample_alpha,
+                                      resample_gamma, sample_tables, sweep)
 from spotlab.tasks.graph.config import CGMMConfig, ICGMMConfig
 from spotlab.tasks.graph.data import sbm_pair, typed_graphs
 from spotlab.tasks.graph.studies import occupied_states
@@ -74,3 +74,24 @@ def test_bad_config_names_the_field():
         CGMMConfig(states=1)
     with pytest.raises(ValidationError, match="max_states"):
         ICGMMConfig(max_states=0)
+
+
+def test_concentration_samplers_follow_the_number_of_states_and_tables():
+    hyper = ICGMMConfig().hyper()
+
+    def mean_gamma(states: int) -> float:
+        rng, gamma, draws = np.random.default_rng(0), 1.0, []
+        for _ in range(300):
+            gamma = resample_gamma(gamma, states, 200, hyper, rng)
+            draws.append(gamma)
+        return float(np.mean(draws))
+
+    def mean_alpha(tables: int) -> float:
+        rng, alpha, draws = np.random.default_rng(0), 1.0, []
+        for _ in range(300):
+            alpha = resample_alpha(alpha, np.array([100, 100, 0]), tables, hyper, rng)
+            draws.append(alpha)
+        return float(np.mean(draws))
+
+    assert mean_gamma(2) < mean_gamma(20) < mean_gamma(60)
+    assert mean_alpha(4) < mean_alpha(40) < mean_alpha(150)
