@@ -13,6 +13,7 @@ from spotlab.tasks.distributed.studies import DEFvsEFConfig
 from spotlab.tasks.ensemble.studies import FSPIComparisonConfig
 from spotlab.tasks.federated.studies import NTKFLRoundsConfig
 from spotlab.tasks.imbalance.studies import RankSimRegressionConfig
+from spotlab.tasks.graph.studies import ICGMMStudyConfig
 from spotlab.tasks.landscape.studies import DiagonalSAMConfig, SAMComparisonConfig, ToroidsConfig
 from spotlab.tasks.neural.studies import NeuralRobustnessConfig
 from spotlab.tasks.ood.studies import WOODSComparisonConfig
@@ -36,6 +37,7 @@ STUDIES = {cfg.model_fields["kind"].default: cfg for cfg in (
     NeuralRobustnessConfig,
     RankSimRegressionConfig,
     NTKFLRoundsConfig,
+    ICGMMStudyConfig,
 )}
 
 StudyConfig = Annotated[Union[tuple(STUDIES.values())], Field(discriminator="kind")]

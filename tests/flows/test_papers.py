@@ -18,6 +18,7 @@ EXPECTED = {
     "neural-robustness",
     "ranksim",
     "ntkfl",
+    "icgmm",
 }
 
 
