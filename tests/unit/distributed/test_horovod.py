@@ -1,4 +1,4 @@
-"""The Horovod backend: the compression adapter (pure), and a 2-worker train stage through horovodrun --gloo."""
+"""The Horovod backend: what the config lets through, and a 2-worker train stage through horovodrun --gloo."""
 
 from __future__ import annotations
 
@@ -6,34 +6,38 @@ import importlib.util
 
 import pytest
 import torch
+from pydantic import ValidationError
 
-from spotlab.tasks.compress.basic import HalfPrecision
-from spotlab.tasks.compress.sparse import RandomBlock, TopK
-from spotlab.tasks.distributed.collective import CompressedMean
-from spotlab.tasks.distributed.horovod import HorovodCompression
+from spotlab.tasks.compress.config import COMPRESSORS
+from spotlab.tasks.train.config import TrainConfig
+from spotlab.tasks.train.optimizers import OPTIMIZERS
 
 needs_horovod = pytest.mark.skipif(
     importlib.util.find_spec("horovod") is None, reason="horovod not installed (make horovod)"
 )
+SHARPNESS_AWARE = sorted(set(OPTIMIZERS) - {"sgd", "adam"})
 
 
-@pytest.mark.parametrize("compressor", [RandomBlock(8), HalfPrecision()])
-def test_adapter_decodes_horovods_average_to_the_mean_of_decoded_gradients(compressor):
-    grads = [torch.randn(6, 50, generator=torch.Generator().manual_seed(k)) for k in range(3)]
-    adapters = [HorovodCompression(CompressedMean(compressor, collective=None, seed=4)) for _ in grads]
-    wires, contexts = zip(*(adapter.compress(g) for adapter, g in zip(adapters, grads)))
-    average = torch.stack(wires).float().mean(0).to(wires[0].dtype)  # what Horovod's Average allreduce computes
-    decoded = adapters[0].decompress(average, contexts[0])
-    expected = torch.stack([a.decompress(w, c) for a, w, c in zip(adapters, wires, contexts)]).mean(0)
-    assert decoded.shape == grads[0].shape
-    assert torch.allclose(decoded, expected, atol=1e-3 if isinstance(compressor, HalfPrecision) else 1e-6)
-    assert adapters[0].exchange.bytes_sent == sum(t.numel() * t.element_size() for t in wires[:1]) + 4 * len(
-        contexts[0][1])
+def _train_config(optimizer: dict, **distributed) -> TrainConfig:
+    return TrainConfig.model_validate({"optimizer": optimizer, "distributed": {"workers": 2, **distributed}})
 
 
-def test_adapter_refuses_gathered_compressors():
-    with pytest.raises(ValueError, match="allreduce-compatible"):
-        HorovodCompression(CompressedMean(TopK(8), collective=None, seed=0))
+@pytest.mark.parametrize("optimizer", SHARPNESS_AWARE)
+@pytest.mark.parametrize("compressor", ["none", "eden"])
+def test_sharpness_aware_optimizers_on_horovod_are_rejected_by_validation(optimizer, compressor):
+    with pytest.raises(ValidationError, match=f"optimizer.kind='{optimizer}' is not supported with .*horovod"):
+        _train_config({"kind": optimizer}, backend="horovod", compressor={"kind": compressor})
+    _train_config({"kind": optimizer}, backend="torch", compressor={"kind": compressor})  # DDP keeps the ascent local
+    _train_config({"kind": optimizer}, workers=1, backend="horovod")  # one process: no horovod at all
+
+
+@pytest.mark.parametrize("compressor", sorted(COMPRESSORS))
+@pytest.mark.parametrize("feedback", ["none", "ef", "def"])
+def test_every_compressor_and_feedback_with_momentum_sgd_validates_on_horovod(compressor, feedback):
+    """The fused-buffer exchange runs every compressor (allreduced or gathered) under every feedback."""
+    config = _train_config({"kind": "sgd"}, backend="horovod", compressor={"kind": compressor},
+                           feedback={"kind": feedback})
+    assert config.distributed.compressor.kind == compressor
 
 
 @needs_horovod
@@ -43,3 +47,11 @@ def test_horovod_two_worker_stage_writes_the_single_process_model(train_stage):
     for (name, a), b in zip(one_model.state_dict().items(), two_model.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-5), name
     assert two.metrics["workers"] == 2 and two.metrics["compression_ratio"] == 1.0
+
+
+@needs_horovod
+@pytest.mark.parametrize("compressor, feedback", [("eden", "none"), ("eden", "def"), ("random-block", "def")])
+def test_horovod_runs_compressors_with_and_without_feedback(train_stage, compressor, feedback):
+    result, _, _ = train_stage(compressor + feedback, workers=2, backend="horovod", compressor={"kind": compressor},
+                               feedback={"kind": feedback})
+    assert result.metrics["compression_ratio"] > 1
