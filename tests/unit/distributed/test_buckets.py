@@ -3,15 +3,19 @@ short tensor compressed on its own (a randomized Hadamard rotation of 16 coordin
 
 from __future__ import annotations
 
+import pytest
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.nn.utils import parameters_to_vector
 
 from spotlab.models.mlp import MLPConfig
 from spotlab.models.registry import build_model
+from spotlab.tasks.compress.config import COMPRESSORS
 from spotlab.tasks.compress.eden import EdenConfig
 from spotlab.tasks.data.config import DataConfig
 from spotlab.tasks.data.datasets import prepare
+from spotlab.tasks.distributed.collective import CompressedMean
 
 DRAWS = 500
 
@@ -44,3 +48,23 @@ def test_eden_on_the_flat_gradient_bucket_is_unbiased_and_on_a_ten_element_tenso
     # several times over; 3 is where a bias as large as a third of the noise of N decodes would show.
     assert 0.8 < bias_statistic(bucket) < 1.2
     assert bias_statistic(output_bias) > 3
+
+
+@pytest.mark.parametrize("kind", ["random-block", "fp16", "top-k", "qsgd", "eden"])
+def test_bytes_sent_is_the_sum_of_the_tensors_handed_to_the_backend(solo, monkeypatch, kind):
+    """Allreduced (random-block, fp16) and gathered (top-k, qsgd, eden: sizes, header, padding) exchanges alike."""
+    handed: list[int] = []
+
+    def spy(collective, position: int):
+        """Count the tensor this worker hands to ``collective`` (all_gather's outputs are what it receives)."""
+        def run(*args, **kwargs):
+            handed.append(args[position].numel() * args[position].element_size())
+            return collective(*args, **kwargs)
+        return run
+
+    monkeypatch.setattr(dist, "all_reduce", spy(dist.all_reduce, 0))
+    monkeypatch.setattr(dist, "all_gather", spy(dist.all_gather, 1))
+    exchange = CompressedMean(COMPRESSORS[kind]().build(), solo, seed=0)
+    for step in range(3):
+        exchange([torch.randn(1210, generator=torch.Generator().manual_seed(step))], step)
+    assert exchange.bytes_sent == sum(handed) > 0

@@ -108,9 +108,11 @@ def test_compressed_gradients_keep_workers_in_step_and_meter_the_wire(digits, co
     results = run_workers(train_worker, 2, cfg, splits, info, 0)
     for name, value in results[0]["state_dict"].items():
         assert torch.equal(results[1]["state_dict"][name], value), name  # DDP hook: one model on every worker
-    sizes = [p.numel() for p in build_model(cfg.model, info.input_shape, info.num_outputs).parameters()]
-    per_tensor = {"random-block": 4 + 4, "top-k": 4 + 4}[compressor["kind"]]  # value + (start | int32 index)
-    kept = sum(max(1, n // 8) for n in sizes)
-    expected = kept * per_tensor if compressor["kind"] == "top-k" else kept * 4 + 4 * len(sizes)
-    assert results[0]["bytes_per_step"] == expected
-    assert results[0]["compression_ratio"] == pytest.approx(4 * sum(sizes) / expected)
+    numel = sum(p.numel() for p in build_model(cfg.model, info.input_shape, info.num_outputs).parameters())
+    kept = numel // 8  # the model's parameters fit one DDP bucket: one payload per step
+    sent = results[0]["bytes_per_step"]
+    if compressor["kind"] == "random-block":
+        assert sent == 4 * kept  # only the fp32 block is allreduced; its start comes from the shared seed
+    else:  # gathered: the 8-byte size, then a frame of fp32 values + int32 indices behind a small pickled header
+        assert 8 + 8 * kept < sent < 8 + 8 * kept + 512
+    assert results[0]["compression_ratio"] == pytest.approx(4 * numel / sent)
