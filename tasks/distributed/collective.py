@@ -8,6 +8,7 @@ where the backend needs equal sizes). Backend-internal traffic (ring steps, Horo
 
 from __future__ import annotations
 
+import math
 import pickle
 from abc import ABC, abstractmethod
 from typing import Any
@@ -86,7 +87,7 @@ class TorchCollective(Collective):
 def encode_payloads(payloads: list[Payload]) -> torch.Tensor:
     """Payloads as one uint8 frame: a small pickled header (lengths, metadata, each tensor's dtype and size) and the
     tensors' raw bytes; no tensor is pickled."""
-    header = pickle.dumps([(p.numel, p.meta, [(str(t.dtype), t.numel()) for t in p.tensors]) for p in payloads])
+    header = pickle.dumps([(p.numel, p.meta, [(str(t.dtype), tuple(t.shape)) for t in p.tensors]) for p in payloads])
     body = [t.detach().reshape(-1).cpu().contiguous().view(torch.uint8) for p in payloads for t in p.tensors]
     return torch.cat([torch.tensor(np.array([len(header)], dtype="<i8").view(np.uint8)), _frame(header), *body])
 
@@ -97,10 +98,10 @@ def decode_payloads(frame: torch.Tensor, device: torch.device) -> list[Payload]:
     offset, payloads = 8 + length, []
     for numel, meta, specs in header:
         tensors = []
-        for dtype_name, count in specs:
+        for dtype_name, shape in specs:
             dtype = getattr(torch, dtype_name.removeprefix("torch."))
-            nbytes = count * torch.empty(0, dtype=dtype).element_size()
-            tensors.append(frame[offset : offset + nbytes].clone().view(dtype).to(device))
+            nbytes = math.prod(shape) * torch.empty(0, dtype=dtype).element_size()
+            tensors.append(frame[offset : offset + nbytes].clone().view(dtype).view(shape).to(device))
             offset += nbytes
         payloads.append(Payload(tensors, numel, meta))
     return payloads
