@@ -88,7 +88,7 @@ class TopK(Compressor):
         return out
 
 
-RatioField = Field(64.0, ge=1, description="Compression ratio: keep numel // ratio entries per tensor (at least one).")
+RatioField = Field(64.0, ge=1, description="Compression ratio: keep numel // ratio entries of each compressed buffer (at least one).")
 
 
 class RandomBlockConfig(BaseModel, frozen=True, extra="forbid"):

@@ -85,7 +85,7 @@ class TorchCollective(Collective):
 
 
 def encode_payloads(payloads: list[Payload]) -> torch.Tensor:
-    """Payloads as one uint8 frame: a small pickled header (lengths, metadata, each tensor's dtype and size) and the
+    """Payloads as one uint8 frame: a small pickled header (lengths, metadata, each tensor's dtype and shape) and the
     tensors' raw bytes; no tensor is pickled."""
     header = pickle.dumps([(p.numel, p.meta, [(str(t.dtype), tuple(t.shape)) for t in p.tensors]) for p in payloads])
     body = [t.detach().reshape(-1).cpu().contiguous().view(torch.uint8) for p in payloads for t in p.tensors]

@@ -1,6 +1,6 @@
 """Error feedback (EF) and detached error feedback (DEF, Xu & Huang 2022) around a compressed exchange.
 
-Both wrap each worker's local heavy-ball SGD step, as in the paper (per parameter, worker k, period 1)::
+Both wrap each worker's local heavy-ball SGD step, as in the paper (worker k, period 1; all parameters as one flat vector)::
 
     m_k = β m_k + ∇f_k(w_k) + λ w_k           # local momentum at the point w_k
     δ_k = e_k + η m_k                        # update plus the error carried from the last step
