@@ -61,8 +61,12 @@ class TorchCollective(Collective):
     def __init__(self):
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         self.bytes_sent = 0
-        nccl = dist.get_backend() == "nccl"  # NCCL moves CUDA tensors only
-        self.device = torch.device("cuda", torch.cuda.current_device()) if nccl else torch.device("cpu")
+
+    @property
+    def device(self) -> torch.device:
+        """Where gathered frames travel: NCCL moves CUDA tensors only (the worker's device, set after joining)."""
+        nccl = dist.get_backend() == "nccl"
+        return torch.device("cuda", torch.cuda.current_device()) if nccl else torch.device("cpu")
 
     def sum_(self, tensors: list[torch.Tensor]) -> None:
         for group, flat in flat_by_dtype(tensors):
@@ -72,11 +76,12 @@ class TorchCollective(Collective):
 
     def gather_bytes(self, frame: torch.Tensor) -> list[torch.Tensor]:
         """all_gather needs equal sizes: exchange the lengths, pad every frame to the longest, gather, trim."""
-        size = torch.tensor([frame.numel()], dtype=torch.int64, device=self.device)
+        device = self.device
+        size = torch.tensor([frame.numel()], dtype=torch.int64, device=device)
         sizes = [torch.zeros_like(size) for _ in range(self.world)]
         dist.all_gather(sizes, size)
         longest = max(int(s) for s in sizes)
-        padded = torch.zeros(longest, dtype=torch.uint8, device=self.device)
+        padded = torch.zeros(longest, dtype=torch.uint8, device=device)
         padded[: frame.numel()] = frame
         frames = [torch.empty_like(padded) for _ in range(self.world)]
         dist.all_gather(frames, padded)
