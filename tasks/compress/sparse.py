@@ -56,7 +56,7 @@ class RandomK(Compressor):
 
     def _indices(self, numel: int, seed: int, device: torch.device) -> torch.Tensor:
         """A uniform k-subset in O(k) for k ≪ n: numpy's ``choice`` without replacement runs Floyd's algorithm
-        there (a permutation of all n, as ``randperm`` would draw, costs ~20× more at n = 2^24, k = n/64)."""
+        there (k < n/50) instead of drawing a permutation of all n."""
         chosen = np.random.default_rng(seed).choice(numel, kept(numel, self.ratio), replace=False)
         return torch.from_numpy(chosen).to(device)
 
