@@ -1,4 +1,5 @@
-"""The Horovod backend: what the config lets through, and a 2-worker train stage through horovodrun --gloo."""
+"""The Horovod backend: what the config lets through, its fused-gradient step (on a gloo group, so it runs without
+Horovod), and 2-worker train stages through horovodrun --gloo."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ import importlib.util
 import pytest
 import torch
 from pydantic import ValidationError
+from torch import nn
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from spotlab.tasks.compress.config import COMPRESSORS
+from spotlab.tasks.distributed.collective import CompressedMean, step_seed
+from spotlab.tasks.distributed.horovod import FusedGradientMean
 from spotlab.tasks.train.config import TrainConfig
 from spotlab.tasks.train.optimizers import OPTIMIZERS
 
@@ -55,3 +60,26 @@ def test_horovod_runs_compressors_with_and_without_feedback(train_stage, compres
     result, _, _ = train_stage(compressor + feedback, workers=2, backend="horovod", compressor={"kind": compressor},
                                feedback={"kind": feedback})
     assert result.metrics["compression_ratio"] > 1
+
+
+@pytest.mark.parametrize("kind", ["none", "random-block", "eden"])
+def test_fused_step_applies_the_compressed_mean_of_the_whole_flat_gradient(solo, kind):
+    """The horovod backend's step without Horovod (the same exchange over a one-worker gloo group): the optimizer
+    steps on the decode of ONE payload of all parameters' gradients, split back into the parameters."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(12, 6), nn.ReLU(), nn.Linear(6, 3))
+    before = parameters_to_vector(model.parameters()).detach().clone()
+    codec = COMPRESSORS[kind]().build()
+    step = FusedGradientMean(CompressedMean(codec, solo, seed=7))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    x, y = torch.randn(20, 12), torch.randint(3, (20,))
+    objective = lambda m, xs, ys: nn.functional.cross_entropy(m(xs), ys)  # noqa: E731
+    step(model, optimizer, objective, x, y)
+
+    reference = nn.Sequential(nn.Linear(12, 6), nn.ReLU(), nn.Linear(6, 3))
+    vector_to_parameters(before, reference.parameters())
+    objective(reference, x, y).backward()
+    gradient = parameters_to_vector([p.grad for p in reference.parameters()])
+    decoded = codec.decompress(codec.compress(gradient, step_seed(7, 0, 0)))
+    assert torch.allclose(parameters_to_vector(model.parameters()), before - 0.5 * decoded, atol=1e-6)
+    assert step.exchange.bytes_sent == solo.bytes_sent > 0
