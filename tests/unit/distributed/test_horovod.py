@@ -83,3 +83,18 @@ def test_fused_step_applies_the_compressed_mean_of_the_whole_flat_gradient(solo,
     decoded = codec.decompress(codec.compress(gradient, step_seed(7, 0, 0)))
     assert torch.allclose(parameters_to_vector(model.parameters()), before - 0.5 * decoded, atol=1e-6)
     assert step.exchange.bytes_sent == solo.bytes_sent > 0
+
+
+def test_spotlab_validate_rejects_sam_on_horovod_with_the_reason(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from spotlab.infra.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "sam-horovod.yaml"
+    config.write_text("name: sam-horovod\ndata: {dataset: {kind: digits}}\n"
+                      "train: {optimizer: {kind: sam}, distributed: {workers: 2, backend: horovod}}\n")
+    result = CliRunner().invoke(app, ["validate", str(config)], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert "train.optimizer.kind='sam' is not supported with train.distributed.backend='horovod'" in result.stderr
+    assert "ascent gradient kept local" in result.stderr
