@@ -54,16 +54,17 @@ class Table:
     cell: float  # cell width
 
     def quantize(self, h: torch.Tensor, norm: float) -> tuple[torch.Tensor, float]:
-        """Bucket of each z = h / norm and ⟨levels[bucket], h⟩ (the unbiased scale's denominator)."""
+        """Bucket of each z = h / norm and ⟨levels[bucket], h⟩ (the unbiased scale's denominator), summed in float64:
+        a float32 sum over millions of coordinates is off by ~1e-4 relative, which biases the scale by as much."""
         if norm == 0:
             return torch.zeros(h.numel(), dtype=torch.int32, device=h.device), 0.0
         if self.bits == 1:  # the bucket is the sign, and ⟨±c, h⟩ = c·‖h‖₁: two passes instead of eight
-            return torch.gt(h, 0), float(self.levels[1] * h.abs().sum())
+            return torch.gt(h, 0), float(self.levels[1]) * float(h.abs().sum(dtype=torch.float64))
         cells = self.lut.numel()
         position = h.mul(1.0 / (self.cell * norm)).add_(self.half_width / self.cell).clamp_(0, cells - 1)
         idx = self.lut.index_select(0, position.to(torch.int32))
         idx.add_(torch.gt(h, (self.upper * norm).index_select(0, idx)))
-        return idx, float(torch.dot(self.levels.index_select(0, idx), h))
+        return idx, float(torch.sum(self.levels.index_select(0, idx) * h, dtype=torch.float64))
 
 
 @functools.lru_cache(maxsize=None)
@@ -169,7 +170,7 @@ class Eden(Compressor):
         start = 0
         for c, size in enumerate(sizes):
             chunk = x[start : start + size]
-            norm = float(torch.linalg.vector_norm(chunk))
+            norm = float(torch.linalg.vector_norm(chunk, dtype=torch.float64))  # float64: see Table.quantize
             h = fwht(chunk, overwrite_x=True)  # x is this call's own sign-flipped copy
             dot = 0.0
             for lo in range(0, size, SLICE):

@@ -24,7 +24,7 @@ class QSGD(Compressor):
 
     def compress(self, flat: torch.Tensor, seed: int) -> Payload:
         x = flat.reshape(-1).float()
-        norm = torch.linalg.vector_norm(x)
+        norm = torch.linalg.vector_norm(x, dtype=torch.float64).float()  # a float32 sum drifts ~1e-4 at large n
         scaled = x.abs() * (self.levels / norm) if norm > 0 else torch.zeros_like(x)
         noise = torch.rand(x.numel(), generator=generator(derive_seed(seed, self.worker))).to(x.device)
         level = (scaled + noise).floor_().clamp_(max=self.levels).to(torch.int32)  # P(⌈r⌉) = r − ⌊r⌋

@@ -65,13 +65,29 @@ FeedbackConfig = Annotated[Union[tuple(FEEDBACKS.values())], Field(discriminator
 
 
 def _momentum_sgd(optimizer, feedback: str) -> dict:
-    """The local step EF and DEF wrap is heavy-ball SGD; its settings come from ``train.optimizer``."""
-    if optimizer.kind != "sgd" or optimizer.nesterov:
+    """The local step EF and DEF wrap is heavy-ball SGD; its settings come from ``train.optimizer`` (which
+    :func:`check_optimizer` has validated)."""
+    return {"lr": optimizer.lr, "momentum": optimizer.momentum, "weight_decay": optimizer.weight_decay}
+
+
+# Single-pass optimizers: the horovod step averages the gradient of one backward pass, then steps.
+HOROVOD_OPTIMIZERS = ("sgd", "adam")
+
+
+def check_optimizer(distributed: DistributedConfig, optimizer) -> None:
+    """Reject, at validation time rather than inside the workers, the optimizers a distributed setting cannot run."""
+    feedback = distributed.feedback.kind
+    if feedback in ("ef", "def") and (optimizer.kind != "sgd" or optimizer.nesterov):
         raise ValueError(
             f"train.distributed.feedback.kind={feedback!r} wraps momentum SGD: set train.optimizer.kind='sgd' "
-            f"(nesterov false), got {optimizer.kind!r}"
+            f"(nesterov false), got {optimizer.kind!r}" + (" with nesterov" if optimizer.kind == "sgd" else "")
         )
-    return {"lr": optimizer.lr, "momentum": optimizer.momentum, "weight_decay": optimizer.weight_decay}
+    if distributed.backend == "horovod" and distributed.launched and optimizer.kind not in HOROVOD_OPTIMIZERS:
+        raise ValueError(
+            f"train.optimizer.kind={optimizer.kind!r} is not supported with train.distributed.backend='horovod' "
+            f"(it runs {', '.join(HOROVOD_OPTIMIZERS)}): a sharpness-aware step needs its ascent gradient kept local and only the final gradient averaged, "
+            "which the horovod path (one fused gradient exchange per step) does not do yet; use backend 'torch'"
+        )
 
 
 class DistributedConfig(ConfigModel):

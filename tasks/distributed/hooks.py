@@ -20,11 +20,14 @@ class HookState:
 
 
 def compressed_mean_hook(state: HookState, bucket: dist.GradBucket) -> torch.futures.Future[torch.Tensor]:
-    """Replace DDP's allreduce of a gradient bucket by the compressed mean of its tensors (one payload each)."""
-    _, mean = state.exchange(bucket.gradients(), state.calls)
+    """Replace DDP's allreduce of a gradient bucket by the compressed mean of its flat buffer: one payload per
+    bucket, not per parameter, because EDEN's rotation is only close to a uniform one (and the estimate unbiased)
+    on long vectors (docs/compression.md, "Buckets")."""
+    buffer = bucket.buffer()
+    _, (mean,) = state.exchange([buffer], state.calls)
     state.calls += 1
     future: torch.futures.Future[torch.Tensor] = torch.futures.Future()
-    future.set_result(torch.cat([m.reshape(-1) for m in mean]).to(bucket.buffer().dtype))
+    future.set_result(mean.to(buffer.dtype))
     return future
 
 

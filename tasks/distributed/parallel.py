@@ -49,10 +49,11 @@ class DataParallel:
         if feedback.kind != "none":
             return model, feedback.build(params, optimizer_config, self.exchange)
         if self.config.backend == "horovod":
-            from spotlab.tasks.distributed.horovod import backward_then_step, distributed_optimizer
+            from spotlab.tasks.distributed.horovod import FusedGradientMean, broadcast_parameters
 
-            self.local_step = backward_then_step
-            return model, distributed_optimizer(model, optimizer_config.build(params), self.exchange)
+            broadcast_parameters(model, self.collective)
+            self.local_step = FusedGradientMean(self.exchange)
+            return model, optimizer_config.build(params)
         ddp = DistributedDataParallel(model)
         if compressor.kind == "powersgd":
             register_powersgd(ddp, compressor.rank, self.seed)

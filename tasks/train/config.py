@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from spotlab.models.config import ConfigModel
 from spotlab.models.mlp import MLPConfig
 from spotlab.models.registry import ModelConfig
-from spotlab.tasks.distributed.config import DistributedConfig
+from spotlab.tasks.distributed.config import DistributedConfig, check_optimizer
 from spotlab.tasks.train.objectives import ERMConfig, ObjectiveConfig
 from spotlab.tasks.train.optimizers import OptimizerConfig, SGDConfig
 from spotlab.tasks.train.schedules import CosineScheduleConfig, ScheduleConfig
@@ -29,3 +29,8 @@ class TrainConfig(ConfigModel):
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where to train; auto picks CUDA when present.", json_schema_extra={"identity": False}
     )
+
+    @model_validator(mode="after")
+    def _distributed_optimizer(self) -> TrainConfig:
+        check_optimizer(self.distributed, self.optimizer)
+        return self

@@ -1,4 +1,5 @@
 import pytest
+import scipy.stats
 import torch
 
 from spotlab.tasks.compress.base import sum_payloads
@@ -69,3 +70,22 @@ def test_dense_compressors_round_trip(kind):
     payload = compressor.compress(x, seed=0)
     assert torch.allclose(compressor.decompress(payload), x, atol=1e-3)
     assert payload.wire_bytes() == 100 * (4 if kind == "none" else 2)
+
+
+@pytest.mark.parametrize("numel, ratio, bins", [(20, 4.0, 20), (2**14, 64.0, 16)])
+def test_random_k_draws_distinct_uniform_indices(numel, ratio, bins):
+    """Over many seeds every index (or equal-width range of indices) is kept equally often: chi-square at 1e-3."""
+    codec, draws = RandomK(ratio), 400
+    counts = torch.zeros(bins)
+    for seed in range(draws):
+        indices = codec._indices(numel, seed, torch.device("cpu"))
+        assert indices.numel() == numel // ratio and indices.unique().numel() == indices.numel()
+        counts += torch.bincount(indices * bins // numel, minlength=bins)
+    assert scipy.stats.chisquare(counts.numpy()).pvalue > 1e-3
+
+
+def test_random_k_ranks_with_a_shared_seed_keep_the_same_indices():
+    ranks = [RandomK(ratio=16) for _ in range(2)]
+    data = [torch.randn(4096, generator=torch.Generator().manual_seed(r)) + 10 for r in range(2)]
+    kept_by_rank = [c.decompress(c.compress(x, seed=9)) != 0 for c, x in zip(ranks, data)]
+    assert torch.equal(kept_by_rank[0], kept_by_rank[1]) and int(kept_by_rank[0].sum()) == 256

@@ -8,11 +8,13 @@ import pytest
 import torch
 from pydantic import ValidationError
 from torch import nn
+from torch.nn.utils import parameters_to_vector
 
 from spotlab.tasks.compress.sparse import RandomBlock
 from spotlab.tasks.distributed.collective import CompressedMean
 from spotlab.tasks.distributed.config import DistributedConfig
 from spotlab.tasks.distributed.feedback import DetachedErrorFeedback, ErrorFeedback
+from spotlab.tasks.train.config import TrainConfig
 
 SGD = {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4}
 
@@ -40,20 +42,18 @@ def test_def_with_c_zero_is_ef_exactly(solo):
     _train(def_model, detached, 6)
     for a, b in zip(ef_model.parameters(), def_model.parameters()):
         assert torch.equal(a, b)
-        assert torch.equal(ef.state[a]["error"], detached.state[b]["error"])
-    assert any(ef.state[p]["error"].abs().sum() > 0 for p in ef_model.parameters())
+    assert torch.equal(ef.state["flat"]["error"], detached.state["flat"]["error"])
+    assert ef.state["flat"]["error"].abs().sum() > 0
 
 
 def test_def_detaches_the_gradient_point(solo):
     model = _model()
     optimizer = DetachedErrorFeedback(model.parameters(), CompressedMean(RandomBlock(4), solo, seed=3), c=0.3, **SGD)
     _train(model, optimizer, 3)
-    for p in model.parameters():
-        state = optimizer.state[p]
-        assert torch.allclose(p, state["x"] - 0.3 * state["error"])
+    state = optimizer.state["flat"]
+    assert torch.allclose(parameters_to_vector(model.parameters()), state["x"] - 0.3 * state["error"])
     with optimizer.evaluation_point():  # one worker: x − mean error = x − e
-        for p in model.parameters():
-            assert torch.allclose(p, optimizer.state[p]["x"] - optimizer.state[p]["error"])
+        assert torch.allclose(parameters_to_vector(model.parameters()), state["x"] - state["error"])
 
 
 @pytest.mark.parametrize("c", [0.0, 0.3])
@@ -65,7 +65,7 @@ def test_ratio_one_is_momentum_sgd(solo, c):
     _train(def_model, detached, 8)
     for a, b in zip(sgd_model.parameters(), def_model.parameters()):
         assert torch.allclose(a, b, atol=1e-6)
-        assert torch.count_nonzero(detached.state[b]["error"]) == 0
+    assert torch.count_nonzero(detached.state["flat"]["error"]) == 0
 
 
 def test_error_state_survives_a_checkpoint_round_trip(solo):
@@ -92,9 +92,14 @@ def test_def_a_is_an_explicit_config_error():
         DistributedConfig.model_validate({"feedback": {"kind": "def-a"}})
 
 
-def test_feedback_needs_momentum_sgd(solo):
-    from spotlab.tasks.distributed.config import EFConfig
-    from spotlab.tasks.train.optimizers import AdamConfig
-
-    with pytest.raises(ValueError, match="wraps momentum SGD"):
-        EFConfig().build(_model().parameters(), AdamConfig(), CompressedMean(RandomBlock(4), solo, seed=0))
+@pytest.mark.parametrize("backend", ["torch", "horovod"])
+@pytest.mark.parametrize("feedback", ["ef", "def"])
+@pytest.mark.parametrize("optimizer", [
+    {"kind": "adam"}, {"kind": "sgd", "nesterov": True}, {"kind": "sam"}, {"kind": "asam"}, {"kind": "fisher-sam"},
+    {"kind": "m-sam"},
+])
+def test_feedback_without_momentum_sgd_is_a_config_error(backend, feedback, optimizer):
+    with pytest.raises(ValidationError, match=f"feedback.kind='{feedback}' wraps momentum SGD"):
+        TrainConfig.model_validate({
+            "optimizer": optimizer, "distributed": {"workers": 2, "backend": backend, "feedback": {"kind": feedback}}
+        })
