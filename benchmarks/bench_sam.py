@@ -47,7 +47,7 @@ def objective(model, x, y):
 def step_seconds(model_config, shape, batch: int, optimizer_config, steps: int) -> float:
     torch.manual_seed(0)
     model = build_model(model_config, shape, 10)
-    optimizer = optimizer_config.build(model.parameters())
+    optimizer = optimizer_config.build(model.named_parameters())
     x, y = torch.rand(batch, *shape), torch.randint(0, 10, (batch,))
     train_step(model, optimizer, objective, x, y)  # warm-up
     times = []
