@@ -44,6 +44,20 @@ def test_diagonal_study_finds_one_sam_better_and_sparser_than_gd():
         DiagonalSAMConfig(rhos=[0.3], reference_rho=0.1).run(None, 0)
 
 
+def test_diagonal_study_reproduces_the_notebooks_published_test_losses():
+    report = DiagonalSAMConfig(alphas=[0.02], rhos=[0.1]).run(None, 0)  # the notebook's data and 10⁴ + 1 steps
+    losses = {r["method"]: r["test_loss"] for r in report.table}
+    assert losses["gd"] == pytest.approx(6.34e-4, rel=1e-3)
+    assert losses["1-sam"] == pytest.approx(1.54e-5, rel=1e-3)
+    assert {c.id: c.verdict for c in report.claims}["notebook-test-losses"] == "pass"
+
+
+def test_diagonal_study_reports_other_seeds_as_a_spread():
+    report = DiagonalSAMConfig(alphas=[0.02], rhos=[0.1], iterations=200, spread_seeds=2).run(None, 0)
+    assert all(r["test_loss_other_seeds"].count("[") == 1 for r in report.table)
+    assert "notebook-test-losses" not in {c.id for c in report.claims}  # not the notebook's setup
+
+
 def test_sam_comparison_reports_every_cell_and_its_claims(digits):
     study = SAMComparisonConfig.model_validate({
         "train": TINY_TRAIN, "seeds": 2, "label_noise": [0.0, 0.3], "hessian_examples": 32,
