@@ -26,6 +26,7 @@ backward so each rank perturbs with its own gradient.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from typing import Annotated, Callable, Iterable, Iterator, Literal, Union
 
 import torch
@@ -35,10 +36,24 @@ from torch import nn
 _TINY = 1e-12  # keeps ε finite when the gradient vanishes
 
 
+_NORMS: "weakref.WeakKeyDictionary[nn.Module, list[nn.Module]]" = weakref.WeakKeyDictionary()
+
+
+def _running_stat_norms(model: nn.Module) -> list[nn.Module]:
+    """The BatchNorm layers that track running statistics, found once per model (not on every step)."""
+    if model not in _NORMS:
+        _NORMS[model] = [m for m in model.modules()
+                         if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    return _NORMS[model]
+
+
 @contextlib.contextmanager
 def frozen_running_stats(model: nn.Module) -> Iterator[None]:
     """Forward passes inside leave every BatchNorm's running statistics exactly as they were."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    norms = _running_stat_norms(model)
+    if not norms:
+        yield
+        return
     saved = [{k: v.clone() for k, v in m.named_buffers(recurse=False)} for m in norms]
     try:
         yield
@@ -62,11 +77,18 @@ class SharpnessAware(torch.optim.Optimizer):
         self.base_optimizer = build_base(self.param_groups)
         self.param_groups = self.base_optimizer.param_groups
         self.defaults.update(self.base_optimizer.defaults)
+        self._perturbed: list[torch.Tensor] = []  # the parameters first_step moved, until restore
 
     def direction(self, p: torch.Tensor, group: dict, name: str | None) -> torch.Tensor:
         """d = M⁻¹g of the module docstring for one parameter tensor with its gradient in ``p.grad``; ``name`` is
         the parameter's name when the optimizer was built from ``named_parameters()``."""
         raise NotImplementedError
+
+    def _clear_grads(self) -> None:
+        """``zero_grad(set_to_none=True)`` without its per-call profiling overhead (twice per step)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
 
     def _grad_params(self) -> Iterator[tuple[torch.Tensor, dict, str | None]]:
         for group in self.param_groups:
@@ -77,22 +99,34 @@ class SharpnessAware(torch.optim.Optimizer):
 
     @torch.no_grad()
     def first_step(self) -> None:
-        """Move to w + ε, keeping w in ``state[p]["w"]``."""
+        """Move to w + ε, keeping w in ``state[p]["w"]`` (a buffer reused from step to step)."""
         terms = [(p, group, self.direction(p, group, name)) for p, group, name in self._grad_params()]
         if not terms:
             return
-        norm = torch.stack([torch.vdot(p.grad.flatten(), d.flatten()) for p, _, d in terms]).sum().sqrt()
-        scale = 1 / (norm + _TINY)  # one tensor, no device sync
-        for p, group, direction in terms:
-            self.state[p]["w"] = p.detach().clone()
-            p.add_(direction * (scale * group["rho"]))
+        # ⟨g, d⟩ summed over tensors: with d = g (SAM) from the fused per-tensor norms, otherwise by dot products.
+        plain = [p.grad for p, _, d in terms if d is p.grad]
+        squares = [torch.stack(torch._foreach_norm(plain)).square().sum()] if plain else []
+        squares += [torch.vdot(p.grad.flatten(), d.flatten()) for p, _, d in terms if d is not p.grad]
+        scale = 1 / (torch.stack(squares).sum().sqrt() + _TINY)  # one tensor, no device sync
+        self._perturbed = [p for p, _, _ in terms]
+        saved = []
+        for p in self._perturbed:
+            state = self.state[p]
+            if state.get("w") is None or state["w"].shape != p.shape:
+                state["w"] = torch.empty_like(p)
+            saved.append(state["w"])
+        torch._foreach_copy_(saved, self._perturbed)
+        for group in self.param_groups:
+            own = [(p, d) for p, g, d in terms if g is group]
+            if own:
+                torch._foreach_add_([p for p, _ in own], torch._foreach_mul([d for _, d in own], scale * group["rho"]))
 
     @torch.no_grad()
     def restore(self) -> None:
         """Back to w (the gradients computed at w + ε stay in ``.grad``)."""
-        for p, state in self.state.items():
-            if "w" in state:
-                p.copy_(state.pop("w"))
+        if self._perturbed:
+            torch._foreach_copy_(self._perturbed, [self.state[p]["w"] for p in self._perturbed])
+            self._perturbed = []
 
     @torch.no_grad()
     def second_step(self) -> None:
@@ -117,14 +151,14 @@ class SharpnessAware(torch.optim.Optimizer):
         """One training step on a batch (what the train loop calls)."""
 
         def closure() -> torch.Tensor:
-            self.zero_grad(set_to_none=True)
+            self._clear_grads()
             with _first_backward_context(model):
                 loss = objective(model, x, y)
                 loss.backward()
             return loss
 
         def perturbed_closure() -> torch.Tensor:
-            self.zero_grad(set_to_none=True)
+            self._clear_grads()
             with frozen_running_stats(model):  # restores after backward: autograd checks the buffers' versions
                 loss = objective(model, x, y)
                 loss.backward()
@@ -177,6 +211,8 @@ class FisherSAM(SharpnessAware):
         return super().step_on_batch(model, objective, x, y)
 
     def direction(self, p, group, name):
+        if group["eta"] == 0:
+            return p.grad  # f = 1: SAM's direction, and SAM's arithmetic
         scale = self.batch_size if self.gradient_scale == "sum" else 1
         return p.grad / p.grad.square().mul_(group["eta"] * scale**2).add_(1)  # g / f, f = 1 + η (s g)²
 
@@ -205,13 +241,13 @@ class MSAM(SAM):
         loss_sum = torch.zeros((), device=x.device)
         for index in torch.arange(len(x), device=x.device).split(self.m):
             weight = len(index) / len(x)
-            self.zero_grad(set_to_none=True)
+            self._clear_grads()
             with torch.enable_grad(), _first_backward_context(model):
                 loss = objective(model, x[index], y[index])
                 loss.backward()
             loss_sum += loss.detach() * weight
             self.first_step()
-            self.zero_grad(set_to_none=True)
+            self._clear_grads()
             with torch.enable_grad(), _first_backward_context(model), frozen_running_stats(model):
                 objective(model, x[index], y[index]).backward()
             self.restore()
