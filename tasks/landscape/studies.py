@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from pydantic import BaseModel, Field  # noqa: E402
+from pydantic import BaseModel, Field, model_validator  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -56,9 +56,19 @@ def _sgd() -> SGDConfig:
     return SGDConfig(lr=0.05, momentum=0.9, weight_decay=5e-4)
 
 
+def method_label(optimizer: OptimizerConfig) -> str:
+    """A row label that tells apart configs of one kind (e.g. SAM at two radii, Fisher SAM at two η)."""
+    if isinstance(optimizer, FisherSAMConfig):
+        return f"fisher-sam γ={optimizer.gamma:g} η={optimizer.eta:g} ({optimizer.gradient_scale})"
+    if isinstance(optimizer, (SAMConfig, ASAMConfig)):
+        return f"{optimizer.kind} ρ={optimizer.rho:g}"
+    return optimizer.kind
+
+
 class SAMComparisonConfig(BaseModel, frozen=True, extra="forbid"):
     """Fisher SAM's claim: on clean and noisy labels, Fisher SAM ≥ SAM (and ASAM) > SGD in test accuracy, and the
-    SAM family finds flatter minima (smaller top Hessian eigenvalue)."""
+    SAM family finds flatter minima (smaller top Hessian eigenvalue). Fisher SAM is compared with SAM at equal
+    radius (ρ = γ, which η = 0 reduces it to), so the comparison measures the Fisher geometry, not the radius."""
 
     kind: Literal["sam-comparison"] = "sam-comparison"
     train: TrainConfig = Field(
@@ -66,7 +76,8 @@ class SAMComparisonConfig(BaseModel, frozen=True, extra="forbid"):
         description="Training recipe; its optimizer is the SGD baseline the methods are compared with.",
     )
     methods: list[OptimizerConfig] = Field(
-        default_factory=lambda: [SAMConfig(base=_sgd()), ASAMConfig(base=_sgd()), FisherSAMConfig(base=_sgd())],
+        default_factory=lambda: [SAMConfig(base=_sgd()), SAMConfig(rho=0.1, base=_sgd()), ASAMConfig(base=_sgd()),
+                                 FisherSAMConfig(base=_sgd())],
         min_length=1,
         description="Optimizers compared with the baseline (by kind), trained with the same recipe.",
     )
@@ -82,6 +93,18 @@ class SAMComparisonConfig(BaseModel, frozen=True, extra="forbid"):
 
     needs_data: ClassVar[bool] = True
 
+    @model_validator(mode="after")
+    def _fisher_sam_has_an_equal_radius_sam(self):
+        radii = {m.rho for m in self.methods if isinstance(m, SAMConfig)}
+        missing = sorted({m.gamma for m in self.methods if isinstance(m, FisherSAMConfig)} - radii)
+        if missing:
+            raise ValueError(f"methods: Fisher SAM with γ = {missing} needs SAM with ρ = γ among the methods (the "
+                             "equal-radius baseline its claim compares with)")
+        labels = [method_label(m) for m in [self.train.optimizer, *self.methods]]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"methods: two configs share a label ({labels}); give them different settings")
+        return self
+
     def run(self, data, seed: int) -> StudyReport:
         splits, info = data
         if info.task != "classification":
@@ -95,7 +118,7 @@ class SAMComparisonConfig(BaseModel, frozen=True, extra="forbid"):
             noisy = with_label_noise(splits, info.num_outputs, noise, seed)
             for method in methods:
                 cfg = self.train.model_copy(update={"optimizer": method})
-                scores = results.setdefault((noise, method.kind), {"accuracy": [], "eigenvalue": []})
+                scores = results.setdefault((noise, method_label(method)), {"accuracy": [], "eigenvalue": []})
                 for i in range(self.seeds):
                     model = train_model(cfg, noisy, info, seed + i)
                     scores["accuracy"].append(1 - test_error(model, splits, info))
@@ -109,23 +132,28 @@ class SAMComparisonConfig(BaseModel, frozen=True, extra="forbid"):
         return StudyReport(
             title="Fisher SAM vs SAM, ASAM and SGD (accuracy and sharpness)",
             table=table,
-            claims=self._claims(results, self.train.optimizer.kind),
+            claims=self._claims(results, method_label(self.train.optimizer)),
             figures={"accuracy": self._figure(results)},
             notes=f"{self.seeds} seeds per cell (mean ± sample std); label noise flips training labels only; the "
-            f"Hessian is taken on {self.hessian_examples} clean training examples. Fisher SAM's η acts on gradients "
-            "of the batch-mean loss.",
+            f"Hessian is taken on {self.hessian_examples} clean training examples. Fisher SAM's f = 1 + η (s g)² with "
+            "g the batch-mean loss's gradient and s = 1 ('mean') or the batch size ('sum', the summed loss's "
+            "gradient); η = 0 is SAM with ρ = γ, so each Fisher SAM row is compared with that SAM row, and rows at "
+            "several η and scales show η's effect.",
         )
 
     def _claims(self, results, baseline: str) -> list[Claim]:
         mean = {key: (float(np.mean(s["accuracy"])), float(np.mean(s["eigenvalue"]))) for key, s in results.items()}
         claims = []
         for noise in self.label_noise:
-            present = [kind for n, kind in results if n == noise]
-            if {"sam", "fisher-sam"} <= set(present):
-                fisher, sam = mean[(noise, "fisher-sam")][0], mean[(noise, "sam")][0]
+            present = [label for n, label in results if n == noise]
+            for fisher_config in (m for m in self.methods if isinstance(m, FisherSAMConfig)):
+                fisher_label = method_label(fisher_config)
+                sam_label = method_label(SAMConfig(rho=fisher_config.gamma))
+                fisher, sam = mean[(noise, fisher_label)][0], mean[(noise, sam_label)][0]
                 claims.append(Claim.check(
-                    f"fisher-ge-sam@{noise:g}", f"Fisher SAM's mean test accuracy ≥ SAM's (label noise {noise:g})",
-                    f"{fisher:.4f} vs {sam:.4f}", "fisher-sam ≥ sam", fisher >= sam))
+                    f"fisher-ge-sam@{noise:g}-eta{fisher_config.eta:g}-{fisher_config.gradient_scale}",
+                    f"{fisher_label}'s mean test accuracy ≥ SAM's at equal radius ρ = γ (label noise {noise:g})",
+                    f"{fisher:.4f} vs {sam:.4f} (Δ {fisher - sam:+.4f})", f"≥ {sam_label}", fisher >= sam))
             family = [k for k in present if k != baseline]
             best = max(family, key=lambda k: mean[(noise, k)][0])
             claims.append(Claim.check(
@@ -144,7 +172,7 @@ class SAMComparisonConfig(BaseModel, frozen=True, extra="forbid"):
 
     def _figure(self, results):
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-        kinds = list(dict.fromkeys(kind for _, kind in results))
+        kinds = list(dict.fromkeys(label for _, label in results))
         width = 0.8 / len(self.label_noise)
         for j, noise in enumerate(self.label_noise):
             for ax, metric in zip(axes, ("accuracy", "eigenvalue")):
@@ -152,7 +180,8 @@ class SAMComparisonConfig(BaseModel, frozen=True, extra="forbid"):
                 ax.bar(np.arange(len(kinds)) + j * width, [np.mean(v) for v in values], width,
                        yerr=[np.std(v, ddof=1) for v in values], label=f"noise {noise:g}")
         for ax, label in zip(axes, ("test accuracy", "top Hessian eigenvalue")):
-            ax.set_xticks(np.arange(len(kinds)) + width * (len(self.label_noise) - 1) / 2, kinds)
+            ax.set_xticks(np.arange(len(kinds)) + width * (len(self.label_noise) - 1) / 2, kinds, rotation=30,
+                          ha="right", fontsize=7)
             ax.set(ylabel=label)
             ax.legend()
         axes[0].set_ylim(bottom=max(0.0, min(np.mean(s["accuracy"]) for s in results.values()) - 0.1))
@@ -310,6 +339,18 @@ class ToroidsConfig(BaseModel, frozen=True, extra="forbid"):
     flatness_samples: int = Field(10, ge=1, description="Noise draws per σ.")
 
     needs_data: ClassVar[bool] = True
+
+    @model_validator(mode="after")
+    def _fisher_sam_has_an_equal_radius_sam(self):
+        radii = {m.rho for m in self.methods if isinstance(m, SAMConfig)}
+        missing = sorted({m.gamma for m in self.methods if isinstance(m, FisherSAMConfig)} - radii)
+        if missing:
+            raise ValueError(f"methods: Fisher SAM with γ = {missing} needs SAM with ρ = γ among the methods (the "
+                             "equal-radius baseline its claim compares with)")
+        labels = [method_label(m) for m in [self.train.optimizer, *self.methods]]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"methods: two configs share a label ({labels}); give them different settings")
+        return self
 
     def run(self, data, seed: int) -> StudyReport:
         splits, info = data
