@@ -340,18 +340,6 @@ class ToroidsConfig(BaseModel, frozen=True, extra="forbid"):
 
     needs_data: ClassVar[bool] = True
 
-    @model_validator(mode="after")
-    def _fisher_sam_has_an_equal_radius_sam(self):
-        radii = {m.rho for m in self.methods if isinstance(m, SAMConfig)}
-        missing = sorted({m.gamma for m in self.methods if isinstance(m, FisherSAMConfig)} - radii)
-        if missing:
-            raise ValueError(f"methods: Fisher SAM with γ = {missing} needs SAM with ρ = γ among the methods (the "
-                             "equal-radius baseline its claim compares with)")
-        labels = [method_label(m) for m in [self.train.optimizer, *self.methods]]
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"methods: two configs share a label ({labels}); give them different settings")
-        return self
-
     def run(self, data, seed: int) -> StudyReport:
         splits, info = data
         if info.task != "classification":
