@@ -10,12 +10,14 @@ from pydantic import Field
 
 from spotlab.models.config import ConfigModel
 from spotlab.tasks.attack.base import AttackSettings, Batch, compact
-from spotlab.tasks.attack.threat import project, random_start, steepest_direction
+from spotlab.tasks.attack.threat import project, steepest_direction, surface_start
 
 
 def apgd_checkpoints(steps: int) -> list[int]:
     """0-indexed iterations after which the step size is reconsidered: windows of 22 %, shrinking by 3 % of the
-    budget each time down to 6 % (for 100 steps: 21, 40, 56, 69, 79, 86, 92, 98)."""
+    budget each time down to 6 % (for 100 steps: 21, 40, 56, 69, 79, 86, 92, 98). Every fraction is truncated to
+    an integer first, as in the official code (for 50 steps: 10, 20, 29, 37, 44), which differs from the paper's
+    formula p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06) evaluated in real numbers."""
     window = max(int(0.22 * steps), 1)
     decrement, minimum = max(int(0.03 * steps), 1), max(int(0.06 * steps), 1)
     checkpoints, iteration = [], window - 1
@@ -33,7 +35,7 @@ class APGDConfig(AttackSettings):
 
     def attack_batch(self, batch: Batch, generator: torch.Generator) -> None:
         checkpoints = set(apgd_checkpoints(self.steps))
-        x0 = random_start(batch.x, self.eps, self.norm, batch.bounds, generator)
+        x0 = surface_start(batch.x, self.eps, self.norm, batch.bounds, generator)
         values, logits, grad = batch.objective_and_grad(x0)
         keep = batch.keep(x0, 0, logits)
         n = len(x0)

@@ -1,7 +1,11 @@
 """CGD (Lin et al., ICML 2022): a targeted L∞ attack that does not project its iterates. It descends
 (1 − w2)·P + w2·MD, where P penalises leaving the ε-box and MD is Σ_i ReLU(z_i − z_t), with Adam-style
 normalised steps; the constraint is enforced by the penalty, and only the points it scores are rounded to the
-data's grid and projected."""
+data's grid and projected. As in the authors' code, the Adam bias correction counts iterations from the start
+(i + 1) even though the moments are reset after the first, projected step, and the "shepherd" rule (how far an
+iterate may stray before its MD weight halves) is decided once per batch from the batch's mean |g| at the first
+step (``shepherd: example`` decides per example). Each example returns its first successful iterate (rounded
+and projected) or, failing that, its random start."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from pydantic import Field
 from spotlab.models.config import ConfigModel
 from spotlab.tasks.attack.base import AttackSettings, Batch, compact
 from spotlab.tasks.attack.losses import md_loss
-from spotlab.tasks.attack.threat import project
+from spotlab.tasks.attack.threat import project, surface_start
 
 
 class CGDConfig(AttackSettings):
@@ -27,14 +31,16 @@ class CGDConfig(AttackSettings):
     w2: float = Field(0.1, gt=0, lt=1, description="Initial weight of the MD loss against the box penalty.")
     beta1: float = Field(0.1, ge=0, lt=1, description="Decay of the first gradient moment.")
     beta2: float = Field(0.01, ge=0, lt=1, description="Decay of the second gradient moment.")
+    shepherd: Literal["batch", "example"] = Field(
+        "batch", description="Who decides the shepherd rule after the first step: the whole batch from its mean |g| "
+        "(the official code) or each example from its own."
+    )
 
     def attack_batch(self, batch: Batch, generator: torch.Generator) -> None:
         eps, (lo, hi) = self.eps, batch.bounds
-        r = torch.rand(batch.x.shape, generator=generator, device=batch.x.device) * 2 - 1
-        r = r / r.flatten(1).abs().amax(1).clamp_min(1e-12).reshape((-1,) + (1,) * (r.dim() - 1))
-        x0 = (batch.x + eps * r).clamp(lo, hi)
+        x0 = surface_start(batch.x, eps, "linf", batch.bounds, generator)
         batch.finish(batch.candidate(x0))  # what a failure returns unless a later iterate succeeds
-        n, view = len(x0), (-1,) + (1,) * (x0.dim() - 1)
+        n = len(x0)
         s = {
             "x": x0, "m": torch.zeros_like(x0), "v": torch.zeros_like(x0),
             "w2": torch.full((n,), self.w2, device=x0.device),
@@ -51,14 +57,11 @@ class CGDConfig(AttackSettings):
                 limit = torch.where(s["shepherd"], 2.0, 5.0) * w1
                 s["w2"] = torch.where(violation.flatten(1).amax(1) > limit, s["w2"] / 2, s["w2"])
             grad = self._penalised_grad(batch, s["x"], upper, lower, s["w2"])
-            s["m"] = self.beta1 * s["m"] + (1 - self.beta1) * grad
-            s["v"] = self.beta2 * s["v"] + (1 - self.beta2) * grad**2
-            t = max(i, 1)  # the moments restart after the first (projected) step
-            update = w1 * (s["m"] / (1 - self.beta1**t)) / ((s["v"] / (1 - self.beta2**t)).sqrt() + 1e-15)
+            update, s["m"], s["v"] = adam_update(grad, s["m"], s["v"], i, w1, self.beta1, self.beta2)
             if i == 0:
                 s["x"] = project(s["x"] - 2 * eps * update.sign(), batch.x, eps, "linf", batch.bounds)
                 s["m"], s["v"] = torch.zeros_like(s["m"]), torch.zeros_like(s["v"])
-                s["shepherd"] = grad.flatten(1).abs().mean(1) <= 1e-2
+                s["shepherd"] = shepherded(grad, self.shepherd)
             else:
                 s["x"] = s["x"] - update
             s = compact(s, batch.keep(s["x"], i + 1))
@@ -72,3 +75,20 @@ class CGDConfig(AttackSettings):
             loss = (1 - w2) * penalty + w2 * md_loss(batch.model(x), batch.target)
             (grad,) = torch.autograd.grad(loss.sum(), x)
         return grad
+
+
+def adam_update(grad, m, v, i: int, w1: float, beta1: float, beta2: float):
+    """(update, m, v) of CGD's iteration i: bias-corrected Adam moments with the count i + 1 of the official code,
+    which keeps counting across the moment reset after iteration 0."""
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * grad**2
+    t = i + 1
+    return w1 * (m / (1 - beta1**t)) / ((v / (1 - beta2**t)).sqrt() + 1e-15), m, v
+
+
+def shepherded(grad: torch.Tensor, rule: Literal["batch", "example"]) -> torch.Tensor:
+    """Per-example shepherd flags after the first step: mean |g| ≤ 1e-2 over the batch (one flag for all) or per
+    example."""
+    if rule == "batch":
+        return (grad.abs().mean() <= 1e-2).expand(len(grad)).clone()
+    return grad.flatten(1).abs().mean(1) <= 1e-2

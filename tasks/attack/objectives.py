@@ -78,8 +78,11 @@ class TRADESConfig(ConfigModel):
         step = self.step if self.step is not None else 2.5 * self.eps / self.steps
 
         def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            was_training = model.training
+            model.eval()  # the official target: no batch statistics, no dropout, running statistics untouched
             with torch.no_grad():
                 clean_probs = F.softmax(model(x), 1)
+            model.train(was_training)
             kl = lambda logits: F.kl_div(F.log_softmax(logits, 1), clean_probs, reduction="none").sum(1)  # noqa: E731
             start = project(x + 0.001 * torch.randn_like(x), x, self.eps, self.norm, box)  # TRADES' tiny start
             x_adv = ascend(model, kl, x, start, self.eps, self.norm, box, self.steps, step)

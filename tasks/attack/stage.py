@@ -1,5 +1,6 @@
 """The ``attack`` stage: run the configured attacks on a trained model and write the robustness table (JSON and
-Markdown), per-example results (npz), a PNG of clean/adversarial examples and, when asked, the random-perturbation
+Markdown, ending with the sanity checks; failed ones are also the ``sanity_warnings`` metric), per-example
+results (npz), a PNG of clean/adversarial examples and, when asked, the random-perturbation
 metrics (ProbAcc, augmented accuracy, test CVaR) as random.json."""
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ def run(ctx: StageContext) -> StageResult:
     model = model_from_bytes(ctx.read("model")).to(resolve_device(cfg.device))
     x = torch.as_tensor(getattr(splits, f"x_{cfg.split}")[: cfg.n_examples])
     y = torch.as_tensor(getattr(splits, f"y_{cfg.split}")[: cfg.n_examples])
-    rows, arrays = evaluate_attacks(model, x, y, list(cfg.attacks), info.bounds, ctx.seed)
+    rows, arrays, warnings = evaluate_attacks(model, x, y, list(cfg.attacks), info.bounds, ctx.seed)
     ctx.write_json("table.json", rows)
-    ctx.write("table.md", markdown_table(rows).encode(), "text/markdown")
+    checks = "\n".join(f"- WARNING: {w}" for w in warnings) or "- all passed"
+    ctx.write("table.md", f"{markdown_table(rows)}\n\nSanity checks (zero DLR gradients, robust accuracy "
+              f"non-increasing in eps, success ≥ random noise):\n\n{checks}\n".encode(), "text/markdown")
     ctx.write_npz("examples.npz", **arrays)
     ctx.write_png("examples.png", plot_examples(arrays, [attack_label(a) for a in cfg.attacks], cfg.n_shown))
-    metrics = {"n": len(y), "clean_accuracy": rows[0]["clean_accuracy"]}
+    metrics = {"n": len(y), "clean_accuracy": rows[0]["clean_accuracy"], "sanity_warnings": warnings}
     if cfg.random_perturbations is not None:
         metrics["random"] = cfg.random_perturbations.evaluate(model, x, y, info.bounds, ctx.seed)
         ctx.write_json("random.json", metrics["random"])

@@ -20,6 +20,7 @@ from spotlab.models.mlp import MLPConfig
 from spotlab.models.registry import ModelConfig
 from spotlab.tasks.attack.apgd import APGDConfig
 from spotlab.tasks.attack.cgd import CGDConfig
+from spotlab.tasks.attack.evaluation import noise_success_rate, sanity_warnings
 from spotlab.tasks.attack.metrics import random_perturbation_metrics
 from spotlab.tasks.attack.objectives import PGDATConfig, PRLConfig
 from spotlab.tasks.attack.pgd import PGDConfig
@@ -31,6 +32,14 @@ from spotlab.tasks.train.loop import predict
 from spotlab.tasks.train.recipes import train_model
 from spotlab.tasks.train.objectives import ERMConfig
 from spotlab.tasks.train.optimizers import AdamConfig
+
+
+def sanity_note(warnings: list[str]) -> str:
+    """The report's line on the attack sanity checks (robust accuracy non-increasing in eps, success ≥ random
+    noise at the same eps): each failure as a warning."""
+    if not warnings:
+        return "Attack sanity checks (robust accuracy non-increasing in eps, success ≥ random noise): all passed."
+    return "Attack sanity checks: " + " ".join(f"WARNING: {w}." for w in warnings)
 
 
 def mcnemar_p(first: torch.Tensor, second: torch.Tensor) -> float:
@@ -71,6 +80,7 @@ class CGDComparisonConfig(ConfigModel):
         x, y = torch.as_tensor(splits.x_test[: self.n_examples]), torch.as_tensor(splits.y_test[: self.n_examples])
         target = random_targets(y, info.num_outputs, 1, torch.Generator().manual_seed(seed))[0]
         table, totals = [], {name: [0, 0.0, 0.0] for name in ("cgd", "apgd_md", "apgd_ce")}
+        checked = []  # summary rows for the sanity checks
         for model_cfg in self.models:
             for training in self.training:
                 objective = ERMConfig() if training == "standard" else PGDATConfig(eps=self.train_eps)
@@ -82,7 +92,14 @@ class CGDComparisonConfig(ConfigModel):
                     results = {name: a.run(model, x, y, info.bounds, seed, target=target)
                                for name, a in self.attacks(eps).items()}
                     row = {"model": model_cfg.kind, "training": training, "clean_accuracy": clean, "eps": eps}
+                    noise = noise_success_rate(model, x, y, eps, "linf", info.bounds, seed, target)
                     for name, result in results.items():
+                        family = f"{model_cfg.kind}/{training} {name}"
+                        checked.append({
+                            "attack": f"{family} eps={eps:g}", "attack_family": family, "eps": eps,
+                            "success_rate": float(result.success.float().mean()), "noise_success_rate": noise,
+                            "robust_accuracy": float((predict(model, result.x_adv).argmax(1) == y).float().mean()),
+                        })
                         row[f"success_{name}"] = float(result.success.float().mean())
                         row[f"seconds_{name}"] = round(result.seconds, 3)
                         row[f"cpu_seconds_{name}"] = round(result.cpu_seconds, 3)
@@ -97,7 +114,8 @@ class CGDComparisonConfig(ConfigModel):
             table=table, claims=self._claims(table, totals),
             figures={"success": plot_success_vs_eps(table, tuple(totals))},
             notes=f"{len(y)} test examples, targets (y + o) mod C, o uniform in 1..C−1, shared by all "
-                  f"attacks; success is judged after rounding to 1/{self.quantization}. p: two-sided exact McNemar.",
+                  f"attacks; success is judged after rounding to 1/{self.quantization}. p: two-sided exact McNemar. "
+                  + sanity_note(sanity_warnings(checked)),
         )
 
     @staticmethod
@@ -146,7 +164,7 @@ class PRLComparisonConfig(ConfigModel):
         splits, info = data
         x, y = torch.as_tensor(splits.x_test), torch.as_tensor(splits.y_test)
         pgd = PGDConfig(eps=self.eps, steps=self.pgd_steps)
-        table = []
+        table, checked = [], []
         for name, objective in self.methods().items():
             cfg = TrainConfig(model=self.model, optimizer=AdamConfig(), objective=objective, epochs=self.epochs,
                               batch_size=64)
@@ -154,6 +172,10 @@ class PRLComparisonConfig(ConfigModel):
             attacked = pgd.run(model, x, y, info.bounds, seed)
             row = {"method": name, "clean_accuracy": float((predict(model, x).argmax(1) == y).float().mean()),
                    "pgd_accuracy": float((predict(model, attacked.x_adv).argmax(1) == y).float().mean())}
+            checked.append({"attack": f"{name} pgd eps={self.eps:g}", "attack_family": f"{name} pgd", "eps": self.eps,
+                            "success_rate": float(attacked.success.float().mean()),
+                            "noise_success_rate": noise_success_rate(model, x, y, self.eps, "linf", info.bounds, seed),
+                            "robust_accuracy": row["pgd_accuracy"]})
             row |= random_perturbation_metrics(model, x, y, self.eps, "linf", info.bounds, self.draws, self.rhos,
                                                self.cvar_beta, seed)
             table.append(row)
@@ -171,5 +193,6 @@ class PRLComparisonConfig(ConfigModel):
         return StudyReport(
             title=f"ERM vs PGD-AT vs PRL on digits (L∞ eps = {self.eps:g})", table=table, claims=claims,
             notes=f"{len(y)} test examples; ProbAcc over K = {self.draws} uniform draws of the ε-ball; PGD: "
-                  f"{self.pgd_steps} steps with a random start; test CVaR is exact over the K draws.",
+                  f"{self.pgd_steps} steps with a random start; test CVaR is exact over the K draws. "
+                  + sanity_note(sanity_warnings(checked)),
         )

@@ -58,6 +58,19 @@ def random_start(
     return (x_clean + eps * noise).clamp(*bounds)
 
 
+def surface_start(
+    x_clean: torch.Tensor, eps: float, norm: Norm, bounds: tuple[float, float], generator: torch.Generator | None
+) -> torch.Tensor:
+    """Auto-PGD's (and CGD's) random start on the ε-sphere, clamped to the box: a uniform cube draw rescaled so
+    its largest coordinate is exactly ε (L∞), or a Gaussian direction of length ε (L2)."""
+    if norm == "linf":
+        noise = torch.rand(x_clean.shape, generator=generator, device=x_clean.device) * 2 - 1
+    else:
+        noise = torch.randn(x_clean.shape, generator=generator, device=x_clean.device)
+    noise = noise / _view(norms(noise, norm).clamp_min(1e-12), noise)
+    return (x_clean + eps * noise).clamp(*bounds)
+
+
 def quantize(x: torch.Tensor, levels: int | None) -> torch.Tensor:
     """Round to the data's grid {k / levels} (255 for 8-bit images, 16 for sklearn digits); None leaves x as is."""
     return x if levels is None else torch.round(x * levels) / levels

@@ -62,7 +62,7 @@ class DataParallel:
             self.fixed_bytes_per_step = self.fp32_bytes_per_step  # DDP's own fp32 allreduce
         else:
             register_compressed_mean(ddp, self.exchange)
-        return ddp, optimizer_config.build(ddp.parameters())
+        return ddp, optimizer_config.build(ddp.named_parameters())
 
     def step(self, model: nn.Module, optimizer: torch.optim.Optimizer, objective: Objective, x, y) -> torch.Tensor:
         """Train on this worker's shard of the global batch ``(x, y)``; returns the shard's mean loss."""

@@ -49,8 +49,9 @@ def _figure(xlabel: str, ylabel: str, title: str):
 
 class HessianConfig(ConfigModel):
     kind: Literal["hessian"] = "hessian"
-    iterations: int = Field(30, ge=1, le=1000, description="Most power iterations for the top eigenvalue.")
-    tol: float = Field(1e-3, gt=0, lt=1, description="Stop when the eigenvalue's relative change is below this.")
+    iterations: int = Field(100, ge=1, le=1000, description="Most power iterations for the top eigenvalue.")
+    tol: float = Field(1e-6, gt=0, lt=1, description="Stop when the eigenvalue's relative change between two "
+                       "iterations is at most this (a loose tol stops early when the top eigenvalues are close).")
     trace_samples: int = Field(10, ge=0, le=1000, description="Hutchinson probes for the trace (0 skips it).")
     batch_size: int = Field(256, ge=1, description="Examples per Hessian-vector-product chunk (memory bound).")
 

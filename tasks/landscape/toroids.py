@@ -135,9 +135,11 @@ def permute(model: nn.Module, permutations: Sequence[np.ndarray]) -> nn.Module:
 
 
 def align(reference: nn.Module, other: nn.Module) -> tuple[nn.Module, list[np.ndarray]]:
-    """``other`` with its hidden units permuted to match ``reference`` (maximum total cosine similarity of incoming
-    weights, layer by layer, each layer's inputs already in the reference's order); also the permutations."""
-    ref_layers, layers = layers_of(reference), layers_of(other)
+    """``other`` hidden-standardised, with its hidden units permuted to match the hidden-standardised
+    ``reference`` (maximum total cosine similarity of incoming weights, layer by layer, each layer's inputs already
+    in the reference's order); also the permutations. Standardising first, as the method does, takes the scale
+    symmetry out of the deeper layers' incoming weights, whose columns it would otherwise rescale."""
+    ref_layers, layers = standardize_hidden(reference), standardize_hidden(other)
     names = list(layers)
     permutations = []
     for name, following in zip(names, names[1:]):

@@ -54,7 +54,7 @@ class PruneData:
         objective: Objective = (
             (lambda m, x, y: loss(m(x), y)) if penalty is None else (lambda m, x, y: loss(m(x), y) + penalty(m))
         )
-        optimizer = training.optimizer.build([p for p in model.parameters() if p.requires_grad])
+        optimizer = training.optimizer.build([(n, p) for n, p in model.named_parameters() if p.requires_grad])
         return fit(
             model,
             optimizer,

@@ -16,7 +16,7 @@ def train_model(cfg: TrainConfig, splits, info, seed: int) -> nn.Module:
     """``cfg`` trained from scratch under ``seed`` on the train split (validation split as given), in eval mode."""
     torch.manual_seed(seed)
     model = build_model(cfg.model, info.input_shape, info.num_outputs, info.mean, info.std)
-    optimizer = cfg.optimizer.build(model.parameters())
+    optimizer = cfg.optimizer.build(model.named_parameters())  # named: ASAM scales weights only
     fit(
         model,
         optimizer,

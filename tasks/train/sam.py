@@ -8,12 +8,14 @@ then restore w and let the base optimizer step with the gradient taken at w + ε
 direction d = M⁻¹g of their metric M (per parameter tensor), and ε has M-norm ρ (εᵀMε = ρ²):
 
     sam         d = g                    (M = I: ‖ε‖ = ρ)
-    asam        d = T² g, T = |w| + η     (M = T⁻²: ‖T⁻¹ε‖ = ρ)
-    fisher-sam  d = g / f, f = 1 + η g²   (M = diag(f): εᵀ diag(f) ε = γ²)
+    asam        d = T² g, T = |w| + η     (M = T⁻²: ‖T⁻¹ε‖ = ρ); as in the official ASAM code, T = |w| + η only
+                for parameters whose name contains "weight" (biases keep T = 1) unless ``scaled: all``
+    fisher-sam  d = g / f, f = 1 + η s² g²  (M = diag(f): εᵀ diag(f) ε = γ²)
     m-sam       sam's ε, computed and applied separately for each sub-batch of m examples
 
-Gradient scale: g is the gradient of the *mean* loss over the batch (what the objectives return), so Fisher SAM's
-η acts on per-batch mean gradients. The wrapper shares ``param_groups`` with its base optimizer, so schedulers and
+Gradient scale: g is the gradient of the *mean* loss over the batch (what the objectives return). Fisher SAM's f
+depends on that scale, so it is explicit: ``gradient_scale: mean`` (s = 1, η acts on batch-mean gradients) or
+``sum`` (s = batch size: the gradient of the summed loss, the empirical Fisher's per-example scale). The wrapper shares ``param_groups`` with its base optimizer, so schedulers and
 ``state_dict`` work on it directly; ``state_dict`` is the base optimizer's (the scratch copy of w is not state).
 
 The train loop calls ``step_on_batch(model, objective, x, y)``, which (unlike a bare ``step(closure)``) keeps
@@ -24,6 +26,7 @@ backward so each rank perturbs with its own gradient.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from typing import Annotated, Callable, Iterable, Iterator, Literal, Union
 
 import torch
@@ -35,10 +38,24 @@ from spotlab.models.config import ConfigModel
 _TINY = 1e-12  # keeps ε finite when the gradient vanishes
 
 
+_NORMS: "weakref.WeakKeyDictionary[nn.Module, list[nn.Module]]" = weakref.WeakKeyDictionary()
+
+
+def _running_stat_norms(model: nn.Module) -> list[nn.Module]:
+    """The BatchNorm layers that track running statistics, found once per model (not on every step)."""
+    if model not in _NORMS:
+        _NORMS[model] = [m for m in model.modules()
+                         if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    return _NORMS[model]
+
+
 @contextlib.contextmanager
 def frozen_running_stats(model: nn.Module) -> Iterator[None]:
     """Forward passes inside leave every BatchNorm's running statistics exactly as they were."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    norms = _running_stat_norms(model)
+    if not norms:
+        yield
+        return
     saved = [{k: v.clone() for k, v in m.named_buffers(recurse=False)} for m in norms]
     try:
         yield
@@ -62,35 +79,56 @@ class SharpnessAware(torch.optim.Optimizer):
         self.base_optimizer = build_base(self.param_groups)
         self.param_groups = self.base_optimizer.param_groups
         self.defaults.update(self.base_optimizer.defaults)
+        self._perturbed: list[torch.Tensor] = []  # the parameters first_step moved, until restore
 
-    def direction(self, p: torch.Tensor, group: dict) -> torch.Tensor:
-        """d = M⁻¹g of the module docstring for one parameter tensor with its gradient in ``p.grad``."""
+    def direction(self, p: torch.Tensor, group: dict, name: str | None) -> torch.Tensor:
+        """d = M⁻¹g of the module docstring for one parameter tensor with its gradient in ``p.grad``; ``name`` is
+        the parameter's name when the optimizer was built from ``named_parameters()``."""
         raise NotImplementedError
 
-    def _grad_params(self) -> Iterator[tuple[torch.Tensor, dict]]:
+    def _clear_grads(self) -> None:
+        """``zero_grad(set_to_none=True)`` without its per-call profiling overhead (twice per step)."""
         for group in self.param_groups:
             for p in group["params"]:
+                p.grad = None
+
+    def _grad_params(self) -> Iterator[tuple[torch.Tensor, dict, str | None]]:
+        for group in self.param_groups:
+            names = group.get("param_names") or [None] * len(group["params"])
+            for p, name in zip(group["params"], names):
                 if p.grad is not None:
-                    yield p, group
+                    yield p, group, name
 
     @torch.no_grad()
     def first_step(self) -> None:
-        """Move to w + ε, keeping w in ``state[p]["w"]``."""
-        terms = [(p, group, self.direction(p, group)) for p, group in self._grad_params()]
+        """Move to w + ε, keeping w in ``state[p]["w"]`` (a buffer reused from step to step)."""
+        terms = [(p, group, self.direction(p, group, name)) for p, group, name in self._grad_params()]
         if not terms:
             return
-        norm = torch.stack([torch.vdot(p.grad.flatten(), d.flatten()) for p, _, d in terms]).sum().sqrt()
-        for p, group, direction in terms:
-            self.state[p]["w"] = p.detach().clone()
-            p.addcmul_(direction, group["rho"] / (norm + _TINY))
+        # ⟨g, d⟩ summed over tensors: with d = g (SAM) from the fused per-tensor norms, otherwise by dot products.
+        plain = [p.grad for p, _, d in terms if d is p.grad]
+        squares = [torch.stack(torch._foreach_norm(plain)).square().sum()] if plain else []
+        squares += [torch.vdot(p.grad.flatten(), d.flatten()) for p, _, d in terms if d is not p.grad]
+        scale = 1 / (torch.stack(squares).sum().sqrt() + _TINY)  # one tensor, no device sync
+        self._perturbed = [p for p, _, _ in terms]
+        saved = []
+        for p in self._perturbed:
+            state = self.state[p]
+            if state.get("w") is None or state["w"].shape != p.shape:
+                state["w"] = torch.empty_like(p)
+            saved.append(state["w"])
+        torch._foreach_copy_(saved, self._perturbed)
+        for group in self.param_groups:
+            own = [(p, d) for p, g, d in terms if g is group]
+            if own:
+                torch._foreach_add_([p for p, _ in own], torch._foreach_mul([d for _, d in own], scale * group["rho"]))
 
     @torch.no_grad()
     def restore(self) -> None:
         """Back to w (the gradients computed at w + ε stay in ``.grad``)."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if "w" in self.state[p]:
-                    p.copy_(self.state[p].pop("w"))
+        if self._perturbed:
+            torch._foreach_copy_(self._perturbed, [self.state[p]["w"] for p in self._perturbed])
+            self._perturbed = []
 
     @torch.no_grad()
     def second_step(self) -> None:
@@ -115,14 +153,14 @@ class SharpnessAware(torch.optim.Optimizer):
         """One training step on a batch (what the train loop calls)."""
 
         def closure() -> torch.Tensor:
-            self.zero_grad(set_to_none=True)
+            self._clear_grads()
             with _first_backward_context(model):
                 loss = objective(model, x, y)
                 loss.backward()
             return loss
 
         def perturbed_closure() -> torch.Tensor:
-            self.zero_grad(set_to_none=True)
+            self._clear_grads()
             with frozen_running_stats(model):  # restores after backward: autograd checks the buffers' versions
                 loss = objective(model, x, y)
                 loss.backward()
@@ -139,28 +177,46 @@ class SharpnessAware(torch.optim.Optimizer):
         self.param_groups = self.base_optimizer.param_groups
 
 
+ScaledParameters = Literal["weights", "all"]
+
+
 class SAM(SharpnessAware):
-    """SAM (Foret et al.): ε = ρ g / ‖g‖; with ``adaptive`` it is ASAM (Kwon et al.) with T = |w| + η."""
+    """SAM (Foret et al.): ε = ρ g / ‖g‖; with ``adaptive`` it is ASAM (Kwon et al.) with T = |w| + η on the
+    parameters ``scaled`` selects ("weights": names containing "weight", as the official code; "all")."""
 
-    def __init__(self, params, build_base, rho: float, adaptive: bool = False, eta: float = 0.0):
-        super().__init__(params, build_base, rho=rho, adaptive=adaptive, eta=eta)
+    def __init__(self, params, build_base, rho: float, adaptive: bool = False, eta: float = 0.0,
+                 scaled: ScaledParameters = "weights"):
+        super().__init__(params, build_base, rho=rho, adaptive=adaptive, eta=eta, scaled=scaled)
+        if adaptive and scaled == "weights" and any("param_names" not in g for g in self.param_groups):
+            raise ValueError("asam with scaled: weights selects parameters by name: build it from "
+                             "model.named_parameters() (or set scaled: all)")
 
-    def direction(self, p, group):
-        if not group["adaptive"]:
+    def direction(self, p, group, name):
+        if not group["adaptive"] or (group["scaled"] == "weights" and "weight" not in name):
             return p.grad
         scale = p.abs().add_(group["eta"])
         return scale.square_().mul_(p.grad)
 
 
 class FisherSAM(SharpnessAware):
-    """Fisher SAM (Kim et al., ICML 2022), diagonal Fisher f = 1 + η g²: the ascent ends on the ellipsoid
-    εᵀ diag(f) ε = γ² (γ is stored as the group's ``rho``)."""
+    """Fisher SAM (Kim et al., ICML 2022), diagonal Fisher f = 1 + η (s g)² with s the gradient scale (1 for the
+    batch-mean loss, the batch size for the summed loss): the ascent ends on the ellipsoid εᵀ diag(f) ε = γ² (γ is
+    stored as the group's ``rho``)."""
 
-    def __init__(self, params, build_base, gamma: float, eta: float):
+    def __init__(self, params, build_base, gamma: float, eta: float, gradient_scale: Literal["mean", "sum"] = "mean"):
         super().__init__(params, build_base, rho=gamma, eta=eta)
+        self.gradient_scale = gradient_scale
+        self.batch_size = 1  # set per batch by step_on_batch; the summed-loss gradient is batch size × the mean's
 
-    def direction(self, p, group):
-        return p.grad / p.grad.square().mul_(group["eta"]).add_(1)  # g / f, f = 1 + η g²
+    def step_on_batch(self, model, objective, x, y):
+        self.batch_size = len(x)
+        return super().step_on_batch(model, objective, x, y)
+
+    def direction(self, p, group, name):
+        if group["eta"] == 0:
+            return p.grad  # f = 1: SAM's direction, and SAM's arithmetic
+        scale = self.batch_size if self.gradient_scale == "sum" else 1
+        return p.grad / p.grad.square().mul_(group["eta"] * scale**2).add_(1)  # g / f, f = 1 + η (s g)²
 
 
 class MSAM(SAM):
@@ -180,27 +236,44 @@ class MSAM(SAM):
         self.base_optimizer.step()
 
     def step_on_batch(self, model, objective, x, y):
+        """Every backward runs without DDP's gradient sync (each rank perturbs and accumulates its own sub-batch
+        gradients); the accumulated gradient is then averaged across ranks in one all-reduce per step. The loss
+        stays on the device (no sync per sub-batch)."""
         total: dict[torch.Tensor, torch.Tensor] = {}
-        loss_sum = torch.zeros(())
-        for index in torch.arange(len(x)).split(self.m):
+        loss_sum = torch.zeros((), device=x.device)
+        for index in torch.arange(len(x), device=x.device).split(self.m):
             weight = len(index) / len(x)
-            self.zero_grad(set_to_none=True)
+            self._clear_grads()
             with torch.enable_grad(), _first_backward_context(model):
                 loss = objective(model, x[index], y[index])
                 loss.backward()
-            loss_sum += loss.detach().cpu() * weight
+            loss_sum += loss.detach() * weight
             self.first_step()
-            self.zero_grad(set_to_none=True)
-            with torch.enable_grad(), frozen_running_stats(model):
+            self._clear_grads()
+            with torch.enable_grad(), _first_backward_context(model), frozen_running_stats(model):
                 objective(model, x[index], y[index]).backward()
             self.restore()
             with torch.no_grad():
-                for p, _ in self._grad_params():
+                for p, _, _ in self._grad_params():
                     total.setdefault(p, torch.zeros_like(p)).add_(p.grad, alpha=weight)
+        _average_across_ranks(model, list(total.values()))
         for p, gradient in total.items():
             p.grad = gradient
         self.step()
         return loss_sum
+
+
+def _average_across_ranks(model: nn.Module, gradients: list[torch.Tensor]) -> None:
+    """Under DDP (a module with a ``process_group``), average ``gradients`` over its ranks with one all-reduce of
+    one flat buffer; a plain module is left alone."""
+    group = getattr(model, "process_group", None)
+    if group is None or not gradients:
+        return
+    flat = torch.cat([g.flatten() for g in gradients])
+    torch.distributed.all_reduce(flat, group=group)
+    flat /= torch.distributed.get_world_size(group)
+    for gradient, averaged in zip(gradients, flat.split([g.numel() for g in gradients])):
+        gradient.copy_(averaged.view_as(gradient))
 
 
 class SAMConfig(ConfigModel):
@@ -216,22 +289,28 @@ class ASAMConfig(ConfigModel):
     kind: Literal["asam"] = "asam"
     rho: float = Field(0.5, ge=0, description="Radius ρ in the adaptive metric (‖T⁻¹ε‖₂ = ρ, T = |w| + η).")
     eta: float = Field(0.01, ge=0, description="Offset η of the scale T = |w| + η (keeps zero weights movable).")
+    scaled: ScaledParameters = Field(
+        "weights", description='Parameters that get T = |w| + η: "weights" (names containing "weight", the official '
+        'ASAM rule; biases keep T = 1; needs named parameters) or "all".'
+    )
     base: BaseOptimizerConfig = Field(default_factory=lambda: SGDConfig(), description="Base optimizer (by kind).")
 
     def build(self, params: Iterable) -> torch.optim.Optimizer:
-        return SAM(params, self.base.build, rho=self.rho, adaptive=True, eta=self.eta)
+        return SAM(params, self.base.build, rho=self.rho, adaptive=True, eta=self.eta, scaled=self.scaled)
 
 
 class FisherSAMConfig(ConfigModel):
     kind: Literal["fisher-sam"] = "fisher-sam"
     gamma: float = Field(0.1, ge=0, description="Radius γ of the Fisher ellipsoid εᵀ diag(f) ε = γ².")
-    eta: float = Field(
-        1.0, ge=0, description="Fisher weight η in f = 1 + η g² (g: gradient of the batch-mean loss); 0 gives SAM."
+    eta: float = Field(1.0, ge=0, description="Fisher weight η in f = 1 + η (s g)²; 0 gives SAM with ρ = γ.")
+    gradient_scale: Literal["mean", "sum"] = Field(
+        "mean", description="Scale s of the gradient in f: 'mean' (s = 1, the batch-mean loss's gradient) or 'sum' "
+        "(s = batch size, the summed loss's gradient)."
     )
     base: BaseOptimizerConfig = Field(default_factory=lambda: SGDConfig(), description="Base optimizer (by kind).")
 
     def build(self, params: Iterable) -> torch.optim.Optimizer:
-        return FisherSAM(params, self.base.build, gamma=self.gamma, eta=self.eta)
+        return FisherSAM(params, self.base.build, gamma=self.gamma, eta=self.eta, gradient_scale=self.gradient_scale)
 
 
 class MSAMConfig(ConfigModel):

@@ -73,7 +73,7 @@ def train(ctx: StageContext, parallel: DataParallel | None = None) -> StageResul
     torch.manual_seed(ctx.seed)
     model = build_model(cfg.model, info.input_shape, info.num_outputs, info.mean, info.std).to(device)
     if parallel is None:
-        module, optimizer = model, cfg.optimizer.build(model.parameters())
+        module, optimizer = model, cfg.optimizer.build(model.named_parameters())
     else:
         module, optimizer = parallel.setup(model, cfg.optimizer)
     evaluate_at = contextlib.nullcontext if parallel is None else lambda: parallel.evaluation_point(optimizer)

@@ -35,6 +35,8 @@ def test_attack_stage_writes_table_examples_and_figure(tmp_path, prefect_api):
     with np.load(io.BytesIO(run.read(run.find("attack/examples.npz")))) as arrays:
         assert arrays["1.x_adv"].shape == (40, 1, 8, 8) and arrays["2.target"].min() >= 0
     assert {"attack/table.md", "attack/examples.png"} <= {a.path for a in run.manifest.artifacts}
+    assert isinstance(result["stages"]["attack"]["sanity_warnings"], list)  # the checks ran and are reported
+    assert "Sanity checks" in run.read(run.find("attack/table.md")).decode()
     random = json.loads(run.read(run.find("attack/random.json")))
     assert random["prob_acc@0.1"] >= random["prob_acc@0.01"] and 0 <= random["augmented_accuracy"] <= 1
     assert random == result["stages"]["attack"]["random"]

@@ -82,3 +82,51 @@ def test_configs_reject_what_the_methods_do_not_define():
         AttackStageConfig(attacks=[{"kind": "fgsm"}])
     with pytest.raises(ValueError, match="md loss needs a target"):
         ATTACKS["pgd"](loss="md", steps=1).run(torch.nn.Linear(4, 3), torch.rand(2, 4), torch.zeros(2).long(), BOX, 0)
+
+
+def test_apgd_checkpoints_follow_the_official_integer_truncation():
+    assert apgd_checkpoints(50) == [10, 20, 29, 37, 44]
+
+
+class ConstantModel(torch.nn.Module):
+    """Logits that ignore the input: every input gradient is zero, so an attack never moves from its start."""
+
+    def __init__(self):
+        super().__init__()
+        self.bias = torch.nn.Parameter(torch.tensor([1.0] + [0.0] * 9))
+
+    def forward(self, x):
+        return self.bias + 0 * x.flatten(1).sum(1, keepdim=True)
+
+
+@pytest.mark.parametrize("norm,eps", [("linf", 0.05), ("l2", 0.3)])
+def test_apgd_starts_on_the_eps_sphere(norm, eps):
+    x = torch.full((16, 1, 8, 8), 0.5)  # far enough from the box that nothing is clamped
+    result = ATTACKS["apgd"](norm=norm, eps=eps, steps=3).run(ConstantModel(), x, torch.zeros(16).long(), BOX, 0)
+    delta = (result.x_adv - x).flatten(1)
+    size = delta.abs().amax(1) if norm == "linf" else delta.norm(dim=1)
+    torch.testing.assert_close(size, torch.full((16,), eps), rtol=1e-6, atol=1e-7)
+
+
+def test_cgd_bias_correction_keeps_counting_after_the_moment_reset():
+    from spotlab.tasks.attack.cgd import adam_update
+
+    grad = torch.tensor([0.5, -2.0, 1e-3])
+    beta1, beta2, w1 = 0.1, 0.01, 0.3
+    zero = torch.zeros(3)
+    update, m, v = adam_update(grad, zero, zero, 1, w1, beta1, beta2)  # first step after the reset at i = 0
+    official = w1 * (m / (1 - beta1**2)) / ((v / (1 - beta2**2)).sqrt() + 1e-15)
+    torch.testing.assert_close(update, official)
+    torch.testing.assert_close(m, (1 - beta1) * grad)
+    assert not torch.allclose(update, w1 * grad.sign())  # what a restarted count (t = 1) would give
+
+
+def test_cgd_shepherd_is_decided_per_batch_by_default():
+    from spotlab.tasks.attack.cgd import shepherded
+
+    grad = torch.zeros(4, 1, 8, 8)
+    grad[0] = 1.0  # one example with a large gradient pulls the batch mean |g| above 1e-2
+    assert shepherded(grad, "example").tolist() == [False, True, True, True]
+    assert shepherded(grad, "batch").tolist() == [False] * 4
+    assert shepherded(grad[1:], "batch").tolist() == [True] * 3
+    assert ATTACKS["cgd"]().shepherd == "batch"

@@ -54,3 +54,16 @@ def test_objectives_compose_with_the_train_config():
     assert config.objective.samples == 20 and config.objective.beta == 0.5
     with pytest.raises(ValueError, match="input box"):
         OBJECTIVES["pgd-at"]().build("regression", None)
+
+
+def test_trades_clean_target_is_taken_in_eval_mode():
+    """As the official code: the clean target uses BatchNorm's running statistics, so only the two train-mode
+    passes of the loss itself (clean and adversarial) update them."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 16), torch.nn.BatchNorm1d(16),
+                                torch.nn.ReLU(), torch.nn.Linear(16, 10)).train()
+    x, y = torch.rand(32, 1, 8, 8), torch.randint(0, 10, (32,))
+    loss = OBJECTIVES["trades"](steps=3).build("classification", (0.0, 1.0))
+    loss(model, x, y)
+    assert int(model[2].num_batches_tracked) == 2
+    assert model.training

@@ -99,3 +99,38 @@ def test_analyses_report_rows_summaries_and_figures_for_a_classifier():
     assert set(flat.summary) == {"delta_error@0.01", "delta_error@2"}
     with pytest.raises(ValueError, match="sigmas"):
         FlatnessConfig(sigmas=[0.0]).run(model, x, y, "classification", 0)
+
+
+def close_top_eigenvalues_problem():
+    """A least-squares loss whose Hessian has eigenvalues 1, 0.9, 0.5, 0.3, 0.1 (λ₂/λ₁ = 0.9: slow power iteration)."""
+    n = 40
+    q, _ = torch.linalg.qr(torch.randn(n, 5, generator=torch.Generator().manual_seed(0)))
+    x = q * torch.tensor([1.0, 0.9, 0.5, 0.3, 0.1]).sqrt() * (n / 2) ** 0.5
+    return x, torch.zeros(n)
+
+
+def test_default_stopping_rule_does_not_stop_short_when_the_top_eigenvalues_are_close():
+    x, y = close_top_eigenvalues_problem()
+    exact = np.linalg.eigvalsh(exact_hessian(x)).max()
+    assert exact == pytest.approx(1.0, rel=1e-5)
+    loose = top_eigenvalue(linear_regression(x), mse, [(x, y)], iterations=1000, tol=1e-3)
+    assert abs(loose.value - exact) > 1e-4 * exact  # the old study setting stops short here
+    run = HessianConfig(trace_samples=0).run(linear_regression(x), x, y, "regression", seed=0)
+    assert run.summary["top_eigenvalue"] == pytest.approx(exact, rel=1e-4)
+
+
+def test_the_first_order_graph_is_built_once_per_batch():
+    x, y = data()
+
+    class CountingLinear(nn.Linear):
+        forwards = 0
+
+        def forward(self, inputs):
+            CountingLinear.forwards += 1
+            return super().forward(inputs)
+
+    torch.manual_seed(0)
+    model = CountingLinear(5, 1, bias=False)
+    eigen = top_eigenvalue(model, mse, [(x[:20], y[:20]), (x[20:], y[20:])], iterations=30, tol=1e-12)
+    assert eigen.iterations > 2 and CountingLinear.forwards == 2
+    assert eigen.value == pytest.approx(np.linalg.eigvalsh(exact_hessian(x)).max(), rel=1e-4)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from spotlab.infra.config import load_config
 from spotlab.tasks.data.config import DataConfig
@@ -44,19 +45,50 @@ def test_diagonal_study_finds_one_sam_better_and_sparser_than_gd():
         DiagonalSAMConfig(rhos=[0.3], reference_rho=0.1).run(None, 0)
 
 
+def test_fisher_sam_is_compared_with_sam_at_equal_radius_only():
+    sgd = {"kind": "sgd", "lr": 0.05}
+    with pytest.raises(ValidationError, match="ρ = γ"):
+        SAMComparisonConfig.model_validate({"methods": [{"kind": "sam", "rho": 0.05, "base": sgd},
+                                                        {"kind": "fisher-sam", "gamma": 0.1, "base": sgd}]})
+    with pytest.raises(ValidationError, match="share a label"):
+        SAMComparisonConfig.model_validate({"methods": [{"kind": "sam", "rho": 0.1, "base": sgd},
+                                                        {"kind": "sam", "rho": 0.1, "base": {"kind": "adam"}}]})
+    both_scales = SAMComparisonConfig.model_validate({"methods": [
+        {"kind": "sam", "rho": 0.1, "base": sgd}, {"kind": "fisher-sam", "gamma": 0.1, "base": sgd},
+        {"kind": "fisher-sam", "gamma": 0.1, "gradient_scale": "sum", "base": sgd}]})
+    assert len(both_scales.methods) == 3
+
+
+def test_diagonal_study_reproduces_the_notebooks_published_test_losses():
+    report = DiagonalSAMConfig(alphas=[0.02], rhos=[0.1]).run(None, 0)  # the notebook's data and 10⁴ + 1 steps
+    losses = {r["method"]: r["test_loss"] for r in report.table}
+    assert losses["gd"] == pytest.approx(6.34e-4, rel=1e-3)
+    assert losses["1-sam"] == pytest.approx(1.54e-5, rel=1e-3)
+    assert {c.id: c.verdict for c in report.claims}["notebook-test-losses"] == "pass"
+
+
+def test_diagonal_study_reports_other_seeds_as_a_spread():
+    report = DiagonalSAMConfig(alphas=[0.02], rhos=[0.1], iterations=200, spread_seeds=2).run(None, 0)
+    assert all(r["test_loss_other_seeds"].count("[") == 1 for r in report.table)
+    assert "notebook-test-losses" not in {c.id for c in report.claims}  # not the notebook's setup
+
+
 def test_sam_comparison_reports_every_cell_and_its_claims(digits):
     study = SAMComparisonConfig.model_validate({
         "train": TINY_TRAIN, "seeds": 2, "label_noise": [0.0, 0.3], "hessian_examples": 32,
         "hessian": {"iterations": 2, "trace_samples": 0},
-        "methods": [{"kind": "sam", "base": {"kind": "sgd", "lr": 0.05}},
-                    {"kind": "fisher-sam", "base": {"kind": "sgd", "lr": 0.05}}],
+        "methods": [{"kind": "sam", "rho": 0.1, "base": {"kind": "sgd", "lr": 0.05}},
+                    {"kind": "fisher-sam", "gamma": 0.1, "base": {"kind": "sgd", "lr": 0.05}}],
     })
     report = study.run(digits, 0)
-    assert [(r["label_noise"], r["optimizer"]) for r in report.table] == [
-        (n, k) for n in (0.0, 0.3) for k in ("sgd", "sam", "fisher-sam")]
+    labels = ("sgd", "sam ρ=0.1", "fisher-sam γ=0.1 η=1 (mean)")
+    assert [(r["label_noise"], r["optimizer"]) for r in report.table] == [(n, k) for n in (0.0, 0.3) for k in labels]
     assert all("±" in r["test_accuracy"] for r in report.table)
-    assert {c.id for c in report.claims} == {f"{c}@{n}" for c in ("fisher-ge-sam", "sam-family-beats-sgd", "flatter")
-                                             for n in ("0", "0.3")}
+    assert {c.id for c in report.claims} == {
+        f"{c}@{n}" for c in ("fisher-ge-sam", "sam-family-beats-sgd", "flatter") for n in ("0", "0.3")
+    } - {"fisher-ge-sam@0", "fisher-ge-sam@0.3"} | {"fisher-ge-sam@0-eta1-mean", "fisher-ge-sam@0.3-eta1-mean"}
+    fisher_claim = next(c for c in report.claims if c.id == "fisher-ge-sam@0-eta1-mean")
+    assert "sam ρ=0.1" in fisher_claim.expected  # compared at equal radius
     assert "accuracy" in report.figures
 
 

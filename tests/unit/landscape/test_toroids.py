@@ -79,6 +79,23 @@ def test_a_random_hidden_permutation_is_recovered_exactly():
     assert distances(a, standardize_hidden(shuffled))["euclidean"] > 1
 
 
+def test_alignment_standardises_first_so_it_ignores_the_scale_symmetry():
+    """Two different networks: rescaling the other's hidden units (same function) must not change the matching."""
+    model, other = mlp(0), mlp(1)
+    rescaled = layers_of(other)
+    first, second = list(rescaled)[:2]
+    scale = torch.as_tensor(10.0 ** np.random.default_rng(1).uniform(-1, 1, 12), dtype=torch.float32)
+    rescaled[first] = (rescaled[first][0] * scale[:, None], rescaled[first][1] * scale)
+    rescaled[second] = (rescaled[second][0] / scale, rescaled[second][1])
+    twin = load_layers(other, rescaled)
+    x = inputs()
+    torch.testing.assert_close(twin(x), other(x), rtol=1e-4, atol=1e-4)
+    _, found = align(model, other)
+    aligned, found_twin = align(model, twin)
+    assert all(np.array_equal(a, b) for a, b in zip(found, found_twin))
+    torch.testing.assert_close(aligned(x), other(x), rtol=1e-4, atol=1e-4)
+
+
 def test_standardisation_is_scale_invariant():
     model = mlp(0)
     rescaled = layers_of(model)

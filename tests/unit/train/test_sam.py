@@ -38,7 +38,7 @@ def batches(count: int = 4, size: int = 12):
 
 def trajectory(optimizer_config, seed: int = 0) -> list[torch.Tensor]:
     model = tiny_model(seed)
-    optimizer = optimizer_config.build(model.parameters())
+    optimizer = optimizer_config.build(model.named_parameters())
     for x, y in batches():
         train_step(model, optimizer, objective, x, y)
     return [p.detach().clone() for p in model.parameters()]
@@ -51,7 +51,7 @@ def assert_identical(a: list[torch.Tensor], b: list[torch.Tensor]) -> None:
 def perturbation(optimizer_config, model=None):
     """ε after first_step on one batch, and the gradient g it was computed from."""
     model = model or tiny_model()
-    optimizer = optimizer_config.build(model.parameters())
+    optimizer = optimizer_config.build(model.named_parameters())
     x, y = batches(1)[0]
     objective(model, x, y).backward()
     before = [p.detach().clone() for p in model.parameters()]
@@ -79,9 +79,27 @@ def test_sam_perturbation_has_norm_rho():
 
 def test_asam_perturbation_has_norm_rho_in_the_adaptive_metric():
     eta = 0.01
-    eps, _, weights = perturbation(ASAMConfig(rho=0.5, eta=eta))
+    eps, _, weights = perturbation(ASAMConfig(rho=0.5, eta=eta, scaled="all"))
     scaled = torch.cat([(e / (w.abs() + eta)).flatten() for e, w in zip(eps, weights)])
     assert torch.linalg.vector_norm(scaled).item() == pytest.approx(0.5, rel=1e-4)
+
+
+def test_asam_scales_only_weights_by_default_as_the_official_code():
+    eta = 0.01
+    names = [name for name, _ in tiny_model().named_parameters()]
+    eps, grads, weights = perturbation(ASAMConfig(rho=0.5, eta=eta))
+    scales = [(w.abs() + eta) if "weight" in name else torch.ones_like(w) for name, w in zip(names, weights)]
+    # ε = ρ T²g / ‖T g‖ with T = 1 on the biases: a bias moves along its plain gradient
+    tg = torch.linalg.vector_norm(torch.cat([(t * g).flatten() for t, g in zip(scales, grads)]))
+    for name, e, t, g in zip(names, eps, scales, grads):
+        torch.testing.assert_close(e, 0.5 * t.square() * g / tg, rtol=1e-4, atol=1e-7)
+    bias = names.index("0.bias")
+    assert not torch.allclose(eps[bias], perturbation(ASAMConfig(rho=0.5, eta=eta, scaled="all"))[0][bias])
+
+
+def test_asam_by_name_needs_named_parameters():
+    with pytest.raises(ValueError, match="named_parameters"):
+        ASAMConfig().build(tiny_model().parameters())
 
 
 def test_fisher_sam_ends_on_the_fisher_ellipsoid():
@@ -91,6 +109,25 @@ def test_fisher_sam_ends_on_the_fisher_ellipsoid():
     assert quadratic.item() == pytest.approx(gamma**2, rel=1e-4)
     # it is not SAM's ball: f ≥ 1 shrinks the Euclidean norm below γ
     assert torch.linalg.vector_norm(torch.cat([e.flatten() for e in eps])).item() < gamma * 0.99
+
+
+def test_fisher_sam_gradient_scale_sum_is_mean_with_eta_times_batch_size_squared():
+    x, y = batches(1)[0]
+    size = len(x)
+
+    def epsilon(config):
+        reference = tiny_model()
+        optimizer = config.build(reference.named_parameters())
+        optimizer.batch_size = size  # what step_on_batch records
+        objective(reference, x, y).backward()
+        before = [p.detach().clone() for p in reference.parameters()]
+        optimizer.first_step()
+        return [p.detach() - w for p, w in zip(reference.parameters(), before)]
+
+    summed = epsilon(FisherSAMConfig(gamma=0.1, eta=2.0, gradient_scale="sum"))
+    for a, b in zip(summed, epsilon(FisherSAMConfig(gamma=0.1, eta=2.0 * size**2))):
+        torch.testing.assert_close(a, b)
+    assert not all(torch.allclose(a, b) for a, b in zip(summed, epsilon(FisherSAMConfig(gamma=0.1, eta=2.0))))
 
 
 def test_fisher_sam_without_fisher_weight_is_sam_step_for_step():
@@ -184,7 +221,7 @@ def test_every_kind_trains_from_a_training_config(kind):
     x = torch.randn(96, 6, generator=generator)
     y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
     model = tiny_model()
-    optimizer = config.optimizer.build(model.parameters())
+    optimizer = config.optimizer.build(model.named_parameters())
     scheduler = build_scheduler(config.schedule, optimizer, 8)
     history = fit(model, optimizer, scheduler, objective, (x, y), (x[:0], y[:0]), task="classification",
                   epochs=8, batch_size=32, seed=0)
@@ -223,3 +260,36 @@ def test_under_ddp_only_the_first_backward_skips_the_gradient_sync():
     model = SyncRecorder(tiny_model())
     train_step(model, SAMConfig(base=SGD).build(model.parameters()), objective, *batches(1)[0])
     assert model.calls == [False, True]
+
+
+def test_msam_under_ddp_syncs_once_per_step(monkeypatch):
+    class NoSyncRecorder(nn.Module):
+        """Stands in for DistributedDataParallel: counts forwards outside ``no_sync`` and has a process group."""
+
+        def __init__(self, module):
+            super().__init__()
+            self.module, self.syncing, self.synced_forwards, self.process_group = module, True, 0, object()
+
+        @contextlib.contextmanager
+        def no_sync(self):
+            self.syncing = False
+            try:
+                yield
+            finally:
+                self.syncing = True
+
+        def forward(self, x):
+            self.synced_forwards += self.syncing
+            return self.module(x)
+
+    reduced = []
+    monkeypatch.setattr(torch.distributed, "all_reduce", lambda tensor, group: reduced.append(tensor.clone()))
+    monkeypatch.setattr(torch.distributed, "get_world_size", lambda group: 1)
+    model = NoSyncRecorder(tiny_model())
+    reference = tiny_model()
+    x, y = batches(1)[0]
+    train_step(model, MSAMConfig(rho=0.1, m=4, base=SGD).build(model.parameters()), objective, x, y)
+    train_step(reference, MSAMConfig(rho=0.1, m=4, base=SGD).build(reference.parameters()), objective, x, y)
+    assert model.synced_forwards == 0  # DDP's own per-backward all-reduce never runs
+    assert len(reduced) == 1 and reduced[0].numel() == sum(p.numel() for p in reference.parameters())
+    assert_identical(list(model.module.parameters()), list(reference.parameters()))
