@@ -255,7 +255,7 @@ def test_generated_secrets_are_looked_up_so_upgrades_keep_them():
     """`helm template` has no cluster for `lookup`, so this checks the wiring: every generated value goes through
     the helper that first reads the existing Secret."""
     helper = (TEMPLATES / "_helpers.tpl").read_text()
-    assert 'lookup "v1" "Secret" .root.Release.Namespace .secret' in helper
+    assert 'dig "data" (dict) (lookup "v1" "Secret" .root.Release.Namespace .secret)' in helper
     secrets = (TEMPLATES / "secrets.yaml").read_text()
     generated = secrets.count("randAlphaNum")
     assert generated == 4 and secrets.count('"fresh" (randAlphaNum') + secrets.count('(randAlphaNum 32)))') == 4

@@ -88,7 +88,7 @@ http://localhost:4200/api
 fresh one (first install, or `helm template`, where lookup sees no cluster).
 (dict "root" $ "secret" NAME "key" KEY "given" VALUE "fresh" GENERATED) */}}
 {{- define "spotlab.stableSecretValue" -}}
-{{- $existing := (lookup "v1" "Secret" .root.Release.Namespace .secret).data | default dict -}}
+{{- $existing := dig "data" (dict) (lookup "v1" "Secret" .root.Release.Namespace .secret) -}}
 {{- if .given -}}
 {{- .given -}}
 {{- else if hasKey $existing .key -}}
