@@ -10,7 +10,8 @@ ARG TORCH_VERSION=2.14.1
 ARG TORCHVISION_VERSION=0.29.1
 
 # Everything writable lives under /tmp (the pods mount an emptyDir there; the root filesystem is read-only).
-# Bytecode is written at build time (pip compiles what it installs), so no pod recompiles on import.
+# Bytecode is written at build time (pip compiles what it installs; compileall the spotlab package explicitly), so no
+# pod recompiles on import. Compiling all of site-packages would fail on files meant for Python >= 3.12.
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -32,7 +33,7 @@ COPY examples/ examples/
 # configs as package data; Prefect deployments import their flows by module path, so no sources are needed.
 # Every dependency resolves to infra/constraints.txt, the versions the test suite passed with.
 RUN pip install --constraint infra/constraints.txt . \
- && python -m compileall -q -j 0 "$(python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
+ && python -m compileall -q "$(python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/spotlab"
 # At run time the root filesystem is read-only: never try to write bytecode there.
 ENV PYTHONDONTWRITEBYTECODE=1
 
