@@ -39,7 +39,7 @@ if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
   trap - EXIT
 fi
 
-DOCKER_BUILDKIT=0 nice -n 10 docker build --network host --build-arg PYTHON_IMAGE="$BASE_IMAGE" \
+DOCKER_BUILDKIT=0 nice -n 10 docker build --force-rm --network host --build-arg PYTHON_IMAGE="$BASE_IMAGE" \
   --build-arg TORCH_INDEX_URL="$TORCH_INDEX_URL" -t "$IMAGE" .
 
 # The chart's pod and container security contexts, and its environment (HOME and Prefect's home under /tmp).
@@ -50,8 +50,9 @@ trap 'docker rm -f "$SERVER" >/dev/null 2>&1 || true' EXIT
 
 echo "image-smoke: bytecode is precompiled and the root filesystem is read-only"
 docker run "${CHART_RUN[@]}" --entrypoint python "$IMAGE" -c '
-import importlib.util, pathlib, spotlab.flows.pipeline as m
-assert pathlib.Path(importlib.util.cache_from_source(m.__file__)).is_file(), "no bytecode for " + m.__file__
+import importlib.util, pathlib, prefect.flows, spotlab.flows.pipeline, torch.nn.modules.module
+for m in (spotlab.flows.pipeline, prefect.flows, torch.nn.modules.module):
+    assert pathlib.Path(importlib.util.cache_from_source(m.__file__)).is_file(), "no bytecode for " + m.__file__
 try:
     open("/opt/spotlab-write-test", "w")
 except OSError as exc:
