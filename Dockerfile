@@ -1,5 +1,6 @@
 # spotlab, CPU image: the API, the Prefect worker and the stage jobs all run it (entrypoint `spotlab`).
-# Build: docker build -t spotlab:0.1.0 .   (GPU image: Dockerfile.cuda)
+# Build: docker build -t spotlab:0.1.0 .   (GPU image: Dockerfile.cuda; smoke test: .ci/image-smoke.sh)
+# Any Debian-like image with Python 3.11, pip and groupadd/useradd can be the base (e.g. a local mirror's copy).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE}
 
@@ -9,8 +10,9 @@ ARG TORCH_VERSION=2.14.1
 ARG TORCHVISION_VERSION=0.29.1
 
 # Everything writable lives under /tmp (the pods mount an emptyDir there; the root filesystem is read-only).
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
+# Bytecode is written at build time (pip compiles what it installs; compileall the spotlab package explicitly), so no
+# pod recompiles on import. Compiling all of site-packages would fail on files meant for Python >= 3.12.
+ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOME=/tmp \
@@ -30,7 +32,10 @@ COPY examples/ examples/
 # A regular (non-editable) install: the code runs as the spotlab.* packages in site-packages, with the example
 # configs as package data; Prefect deployments import their flows by module path, so no sources are needed.
 # Every dependency resolves to infra/constraints.txt, the versions the test suite passed with.
-RUN pip install --constraint infra/constraints.txt .
+RUN pip install --constraint infra/constraints.txt . \
+ && python -m compileall -q "$(python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/spotlab"
+# At run time the root filesystem is read-only: never try to write bytecode there.
+ENV PYTHONDONTWRITEBYTECODE=1
 
 RUN groupadd --gid 10001 spotlab \
  && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin spotlab

@@ -43,7 +43,8 @@ kind load docker-image "$IMAGE" --name "$CLUSTER"
 "$HELM" test spotlab --namespace "$NS" --timeout 5m
 
 forward spotlab-prefect 14200 4200
-PREFECT_API_URL=http://127.0.0.1:14200/api "$SPOTLAB" deploy --pool spotlab --image "$IMAGE"
+PREFECT_API_URL=http://127.0.0.1:14200/api PREFECT_API_AUTH_STRING=admin:e2e-prefect-password \
+  "$SPOTLAB" deploy --pool spotlab --image "$IMAGE"
 
 forward spotlab-api 18000 8000
 API=http://127.0.0.1:18000

@@ -1,7 +1,7 @@
 """The spotlab Prefect **kubernetes** work-pool base job template, built from the kubernetes client models.
 
 It extends prefect-kubernetes' default template with what stage jobs need: ``gpu_limit`` (nvidia.com/gpu),
-``node_selector``, ``tolerations``, a RAM-backed ``/dev/shm`` (DataLoader workers exchange batches through it),
+``node_selector``, ``tolerations``, ``image_pull_secrets``, a RAM-backed ``/dev/shm`` (DataLoader workers exchange batches through it),
 a writable ``/tmp`` under a read-only root filesystem, non-root hardened containers, ``backoff_limit``,
 ``finished_job_ttl`` (ttlSecondsAfterFinished), and S3 credentials read from a Secret (``env`` ``valueFrom``, so
 no key ever appears in a deployment or a job variable). ``python -m spotlab.infra.kube.work_pool helm/spotlab/files/base-job-template.json``
@@ -42,6 +42,11 @@ class SpotlabJobVariables(KubernetesWorkerVariables):
     )
     shm_size: str = Field("1Gi", description="Size limit of the RAM-backed /dev/shm volume.")
     tmp_size: str = Field("4Gi", description="Size limit of the writable /tmp volume (root filesystem is read-only).")
+    image_pull_secrets: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="Secrets for pulling the image from a private registry (Kubernetes LocalObjectReference list, "
+        "e.g. [{name: regcred}]).",
+    )
     s3_secret_name: str = Field(
         "spotlab-s3",
         description=f"Secret with the S3 settings {list(S3_SECRET_KEYS)} (each optional) exported to the job.",
@@ -100,6 +105,7 @@ TYPED_PLACEHOLDERS: dict[tuple[str, ...], str] = {
     ("spec", "ttlSecondsAfterFinished"): "finished_job_ttl",
     ("spec", "template", "spec", "nodeSelector"): "node_selector",
     ("spec", "template", "spec", "tolerations"): "tolerations",
+    ("spec", "template", "spec", "imagePullSecrets"): "image_pull_secrets",
     ("spec", "template", "spec", "containers", 0, "args"): "command",
 }
 

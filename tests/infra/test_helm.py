@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import kubernetes_validate
+import kubernetes_validate.utils
 import pytest
 import yaml
 
@@ -17,7 +18,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "helm" / "spotlab" / "files" / "base-job-template.json"
 CHART = ROOT / "helm" / "spotlab"
-K8S_VERSION = "1.35.0"
+# The oldest and newest Kubernetes minors the chart supports, where the installed kubernetes-validate ships them.
+K8S_VERSIONS = [v for v in ("1.33.0", "1.35.0") if v in kubernetes_validate.utils.all_versions()]
+TEMPLATES = CHART / "templates"
 VALUES_FILES = sorted((CHART / "ci").glob("*.yaml"))
 
 
@@ -53,12 +56,17 @@ def test_lint_strict(values):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_both_supported_kubernetes_versions_have_schemas():
+    assert K8S_VERSIONS == ["1.33.0", "1.35.0"], kubernetes_validate.utils.all_versions()
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
 @pytest.mark.parametrize("values", [None, *VALUES_FILES], ids=lambda v: v.name if v else "defaults")
-def test_every_rendered_manifest_validates(values):
+def test_every_rendered_manifest_validates(values, version):
     docs = render(*(["-f", str(values)] if values else []))
     assert len(docs) >= 9
     for doc in docs:
-        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        kubernetes_validate.validate(doc, version, strict=True)
 
 
 def pod_specs(docs: list[dict]) -> dict[str, dict]:
@@ -85,7 +93,9 @@ def test_secrets_are_referenced_never_inlined_in_pods():
     for name, spec in pod_specs(docs).items():
         for container in spec["containers"]:
             for env in container.get("env", []):
-                if "KEY" in env["name"] or "TOKEN" in env["name"] or "PASSWORD" in env["name"]:
+                names_a_secret = env["name"].endswith(("_SECRET_NAME", "_SECRET_KEY"))  # where to find one
+                carries_one = any(word in env["name"] for word in ("KEY", "TOKEN", "PASSWORD", "AUTH_STRING"))
+                if carries_one and not names_a_secret:
                     assert "valueFrom" in env and "value" not in env, (name, env)
 
 
@@ -136,14 +146,147 @@ def test_config_change_rolls_the_worker():
     assert checksum("--set", "api.token=t") != checksum("--set", "api.token=t", "--set", "jobs.gpuLimit=2")
 
 
-def test_rbac_is_namespaced_and_covers_jobs_services_pods_and_logs():
+def granted(docs: list[dict], role: str) -> dict[str, set[str]]:
+    rules = by_kind(docs, "Role")[role]["rules"]
+    return {resource: set(rule["verbs"]) for rule in rules for resource in rule["resources"]}
+
+
+def test_rbac_is_namespaced_worker_manages_jobs_and_stage_jobs_launch_distributed_training():
     docs = render()
     assert not by_kind(docs, "ClusterRole") and not by_kind(docs, "ClusterRoleBinding")
-    rules = by_kind(docs, "Role")["rel-spotlab"]["rules"]
-    granted = {resource: set(rule["verbs"]) for rule in rules for resource in rule["resources"]}
-    assert {"create", "delete", "watch"} <= granted["jobs"]
-    assert {"create", "delete"} <= granted["services"]
-    assert {"get", "list"} <= granted["pods"] and "get" in granted["pods/log"]
+    worker = granted(docs, "rel-spotlab-worker")
+    assert {"create", "delete", "watch"} <= worker["jobs"] and "services" not in worker
+    assert {"get", "list", "watch"} <= worker["pods"] and {"list", "watch"} <= worker["events"]
+    jobs = granted(docs, "rel-spotlab-jobs")  # what infra/kube/distributed.py calls
+    assert {"create", "delete"} <= jobs["jobs"] and {"create", "delete"} <= jobs["services"]
+    assert "list" in jobs["pods"] and "get" in jobs["pods/log"] and "get" in jobs["jobs/status"]
+    assert not {"update", "patch", "watch"} & jobs["jobs"]
+    bound = {b["subjects"][0]["name"]: b["roleRef"]["name"] for b in by_kind(docs, "RoleBinding").values()}
+    assert bound == {"rel-spotlab-worker": "rel-spotlab-worker", "rel-spotlab-jobs": "rel-spotlab-jobs"}
+
+
+def test_each_component_has_its_own_service_account_and_only_api_users_mount_a_token():
+    docs = render("-f", str(CHART / "ci" / "s3-server-values.yaml"))
+    accounts = by_kind(docs, "ServiceAccount")
+    assert {name: a["automountServiceAccountToken"] for name, a in accounts.items()} == {
+        "rel-spotlab-worker": True, "rel-spotlab-api": False, "rel-spotlab-jobs": True}
+    specs = pod_specs(docs)
+    assert specs["rel-spotlab-worker"]["serviceAccountName"] == "rel-spotlab-worker"
+    assert specs["rel-spotlab-api"]["serviceAccountName"] == "rel-spotlab-api"
+    for name in ("rel-spotlab-api", "rel-spotlab-prefect", "rel-spotlab-s3", "rel-spotlab-test"):
+        assert specs[name]["automountServiceAccountToken"] is False, name
+    template = json.loads(by_kind(docs, "ConfigMap")["rel-spotlab-work-pool"]["data"]["base-job-template.json"])
+    assert template["variables"]["properties"]["service_account_name"]["default"] == "rel-spotlab-jobs"
+
+
+def test_service_account_annotations_carry_cloud_identities():
+    docs = render("-f", str(CHART / "ci" / "gpu-s3-postgres-values.yaml"))
+    jobs = by_kind(docs, "ServiceAccount")["rel-spotlab-jobs"]
+    assert jobs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(":role/spotlab-artifacts")
+    assert "annotations" not in by_kind(docs, "ServiceAccount")["rel-spotlab-worker"]["metadata"]
+
+
+def test_existing_service_accounts_must_be_named():
+    result = helm("template", "rel", str(CHART), "--set", "serviceAccounts.jobs.create=false", check=False)
+    assert result.returncode != 0 and "serviceAccounts.jobs.name is required" in result.stderr
+    docs = render("--set", "serviceAccounts.jobs.create=false", "--set", "serviceAccounts.jobs.name=ml-jobs")
+    assert "rel-spotlab-jobs" not in by_kind(docs, "ServiceAccount")
+    assert by_kind(docs, "RoleBinding")["rel-spotlab-jobs"]["subjects"][0]["name"] == "ml-jobs"
+
+
+def test_image_pull_secrets_reach_stage_jobs_and_their_service_account():
+    docs = render("-f", str(CHART / "ci" / "gpu-s3-postgres-values.yaml"))
+    template = json.loads(by_kind(docs, "ConfigMap")["rel-spotlab-work-pool"]["data"]["base-job-template.json"])
+    assert template["variables"]["properties"]["image_pull_secrets"]["default"] == [{"name": "regcred"}]
+    assert by_kind(docs, "ServiceAccount")["rel-spotlab-jobs"]["imagePullSecrets"] == [{"name": "regcred"}]
+    assert "imagePullSecrets" not in by_kind(render(), "ServiceAccount")["rel-spotlab-jobs"]
+
+
+def env_of(docs: list[dict], deployment: str) -> dict[str, dict]:
+    container = by_kind(docs, "Deployment")[deployment]["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e for e in container["env"]}
+
+
+def test_prefect_basic_auth_is_on_by_default_from_one_secret():
+    docs = render()
+    secret = by_kind(docs, "Secret")["rel-spotlab-prefect-auth"]["stringData"]["auth-string"]
+    user, password = secret.split(":")
+    assert user == "admin" and len(password) >= 32
+    ref = {"name": "rel-spotlab-prefect-auth", "key": "auth-string"}
+    assert env_of(docs, "rel-spotlab-prefect")["PREFECT_SERVER_API_AUTH_STRING"]["valueFrom"]["secretKeyRef"] == ref
+    for client in ("rel-spotlab-worker", "rel-spotlab-api"):
+        assert env_of(docs, client)["PREFECT_API_AUTH_STRING"]["valueFrom"]["secretKeyRef"] == ref, client
+    # The worker hands stage jobs a reference to the Secret instead of its own (literal) auth string.
+    worker = env_of(docs, "rel-spotlab-worker")
+    assert worker["PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_NAME"]["value"] == ref["name"]
+    assert worker["PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_KEY"]["value"] == ref["key"]
+
+
+def test_prefect_auth_from_an_existing_secret_or_off():
+    docs = render("--set", "prefect.auth.existingSecret=prefect-basic-auth")
+    assert "rel-spotlab-prefect-auth" not in by_kind(docs, "Secret")
+    ref = env_of(docs, "rel-spotlab-api")["PREFECT_API_AUTH_STRING"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "prefect-basic-auth", "key": "auth-string"}
+    off = render("--set", "prefect.auth.enabled=false")
+    assert "rel-spotlab-prefect-auth" not in by_kind(off, "Secret")
+    assert "PREFECT_SERVER_API_AUTH_STRING" not in env_of(off, "rel-spotlab-prefect")
+    assert "PREFECT_API_AUTH_STRING" not in env_of(off, "rel-spotlab-worker")
+
+
+def test_given_prefect_password_is_used():
+    docs = render("-f", str(CHART / "ci" / "s3-server-values.yaml"))
+    assert by_kind(docs, "Secret")["rel-spotlab-prefect-auth"]["stringData"]["auth-string"] == "admin:e2e-prefect-password"
+
+
+def test_ui_api_url_follows_the_documented_access_path():
+    def ui_url(*args):
+        return env_of(render(*args), "rel-spotlab-prefect")["PREFECT_UI_API_URL"]["value"]
+
+    assert ui_url() == "http://localhost:4200/api"  # the NOTES' port-forward
+    assert ui_url("-f", str(CHART / "ci" / "gpu-s3-postgres-values.yaml")) == "https://prefect.spotlab.example.com/api"
+    assert ui_url("--set", "prefect.server.uiApiUrl=https://prefect.corp/api") == "https://prefect.corp/api"
+
+
+def test_worker_observer_watches_only_the_release_namespace():
+    assert env_of(render(), "rel-spotlab-worker")["PREFECT_INTEGRATIONS_KUBERNETES_OBSERVER_NAMESPACES"]["value"] == "ml"
+
+
+def test_generated_secrets_are_looked_up_so_upgrades_keep_them():
+    """`helm template` has no cluster for `lookup`, so this checks the wiring: every generated value goes through
+    the helper that first reads the existing Secret."""
+    helper = (TEMPLATES / "_helpers.tpl").read_text()
+    assert 'dig "data" (dict) (lookup "v1" "Secret" .root.Release.Namespace .secret)' in helper
+    secrets = (TEMPLATES / "secrets.yaml").read_text()
+    generated = secrets.count("randAlphaNum")
+    assert generated == 4 and secrets.count('"fresh" (randAlphaNum') + secrets.count('(randAlphaNum 32)))') == 4
+    assert secrets.count('include "spotlab.stableSecretValue"') == 4
+    assert all("randAlphaNum" not in p.read_text() for p in TEMPLATES.rglob("*") if p.name != "secrets.yaml" and p.is_file())
+
+
+def test_ingress_serves_https_only_and_no_example_exposes_plain_http():
+    docs = render("-f", str(CHART / "ci" / "gpu-s3-postgres-values.yaml"))
+    ingress = by_kind(docs, "Ingress")["rel-spotlab"]
+    assert ingress["spec"]["tls"][0]["hosts"] == ["spotlab.example.com", "prefect.spotlab.example.com"]
+    backends = {r["host"]: r["http"]["paths"][0]["backend"]["service"]["name"] for r in ingress["spec"]["rules"]}
+    assert backends == {"spotlab.example.com": "rel-spotlab-api", "prefect.spotlab.example.com": "rel-spotlab-prefect"}
+    result = helm("template", "rel", str(CHART), "--set", "ingress.enabled=true",
+                  "--set", "ingress.apiHost=spotlab.example.com", check=False)
+    assert result.returncode != 0 and "ingress.tls is required" in result.stderr
+    for values in VALUES_FILES:
+        services = by_kind(render("-f", str(values)), "Service").values()
+        assert all(s["spec"].get("type", "ClusterIP") == "ClusterIP" for s in services), values.name
+
+
+def test_external_prefect_server_mode():
+    docs = render("-f", str(CHART / "ci" / "external-prefect-values.yaml"))
+    assert "rel-spotlab-prefect" not in by_kind(docs, "Deployment") and not by_kind(docs, "PersistentVolumeClaim")
+    url = "http://prefect-server.prefect.svc.cluster.local:4200/api"
+    for client in ("rel-spotlab-worker", "rel-spotlab-api"):
+        env = env_of(docs, client)
+        assert env["PREFECT_API_URL"]["value"] == url
+        assert env["PREFECT_API_AUTH_STRING"]["valueFrom"]["secretKeyRef"]["name"] == "prefect-basic-auth"
+    result = helm("template", "rel", str(CHART), "--set", "prefect.server.enabled=false", check=False)
+    assert result.returncode != 0 and "prefect.externalApiUrl is required" in result.stderr
 
 
 def test_helm_test_hook_checks_api_health_and_s3():
@@ -154,10 +297,21 @@ def test_helm_test_hook_checks_api_health_and_s3():
 
 
 @pytest.mark.parametrize("bad", ["api.tokn=x", "image.tag=latest", "jobs.gpuLimit=-1",
-                                 "prefect.server.database.type=mysql", "storage.url=/local/dir"])
+                                 "prefect.server.database.type=mysql", "storage.url=/local/dir",
+                                 "api.resources.limits.cpu=abc", "jobs.shmSize=8GB", "jobs.tolerations[0].keys=gpu",
+                                 "jobs.tolerations[0].operator=Maybe", "serviceAccounts.jobs.annotations.a=null",
+                                 "prefect.auth.username=a:b"])
 def test_schema_rejects_typos_and_bad_values(bad):
     result = helm("template", "rel", str(CHART), "--set", bad, check=False)
     assert result.returncode != 0 and "schema" in result.stderr
+
+
+@pytest.mark.parametrize("good", ["api.resources.limits.cpu=1500m", "api.resources.limits.cpu=2",
+                                  "api.resources.limits.memory=1.5Gi", "jobs.tolerations[0].key=gpu",
+                                  "serviceAccounts.api.annotations.iam\\.gke\\.io/gcp-service-account=x@p.iam"])
+def test_schema_accepts_kubernetes_quantities_tolerations_and_annotations(good):
+    result = helm("template", "rel", str(CHART), "--set", good, check=False)
+    assert result.returncode == 0, result.stderr
 
 
 def test_postgres_without_credentials_names_the_missing_key():
@@ -170,6 +324,7 @@ def test_notes_tell_how_to_reach_the_api_and_register_the_flows():
     notes = helm("install", "spotlab", str(CHART), "--dry-run=client", "--namespace", "ml").stdout.split("NOTES:")[1]
     assert "port-forward svc/spotlab-api 8000:8000" in notes
     assert "get secret spotlab-api" in notes and "spotlab deploy" in notes
-    assert "changes on every upgrade" in notes  # no token given: the generated one is flagged
+    assert "cannot\nlook it up" in notes  # no token given: GitOps users are told to pin it
     pinned = helm("install", "spotlab", str(CHART), "--dry-run=client", "--set", "api.token=t").stdout
-    assert "changes on every upgrade" not in pinned.split("NOTES:")[1]
+    assert "cannot\nlook it up" not in pinned.split("NOTES:")[1]
+    assert "get secret spotlab-prefect-auth" in notes and "the UI calls http://localhost:4200/api" in notes

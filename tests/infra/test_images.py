@@ -42,6 +42,19 @@ def test_image_facts_the_deployment_relies_on(dockerfile):
     assert " -e " not in text and "WORKDIR /tmp" in text
 
 
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_images_are_built_from_registries_only_with_bytecode_and_no_uv(dockerfile):
+    text = dockerfile.read_text()
+    # Every base image is a build arg (a mirror or a local base can stand in), none a literal.
+    froms = re.findall(r"^FROM (\S+)", text, flags=re.M)
+    assert froms and all(re.fullmatch(r"\$\{[A-Z_]+\}", image) for image in froms), froms
+    assert "uv" not in re.findall(r"\b\w+\b", text) and "github" not in text and "ghcr.io" not in text
+    # Bytecode is compiled after the install, and only then is writing it switched off (for the read-only pods).
+    compiled = text.index("python -m compileall")
+    assert compiled > text.index("pip install --constraint infra/constraints.txt .")
+    assert text.index("PYTHONDONTWRITEBYTECODE=1") > compiled
+
+
 def test_torch_pin_matches_the_project():
     import torch
 

@@ -83,6 +83,13 @@ def test_gpu_job_variables_reach_the_job():
     assert next(v for v in pod["volumes"] if v["name"] == "dshm")["emptyDir"]["sizeLimit"] == "8Gi"
 
 
+def test_image_pull_secrets_reach_the_job_pod():
+    job = rendered_job({"image": "registry.example.com/spotlab:1", "image_pull_secrets": [{"name": "regcred"}]})
+    validate(job)
+    assert job["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
+    assert not rendered_job({"image": "spotlab:test"})["spec"]["template"]["spec"].get("imagePullSecrets")
+
+
 def test_s3_credentials_come_from_the_secret_never_literals():
     job = rendered_job({"image": "spotlab:test", "s3_secret_name": "my-s3", "namespace": "ml"})
     env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}

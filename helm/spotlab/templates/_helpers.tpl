@@ -27,11 +27,13 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
+{{/* The ServiceAccount of one component (worker, api or jobs): (dict "root" $ "component" "worker"). */}}
 {{- define "spotlab.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create -}}
-{{- default (include "spotlab.fullname" .) .Values.serviceAccount.name -}}
+{{- $account := index .root.Values.serviceAccounts .component -}}
+{{- if $account.create -}}
+{{- default (printf "%s-%s" (include "spotlab.fullname" .root) .component) $account.name -}}
 {{- else -}}
-{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- required (printf "serviceAccounts.%s.name is required when serviceAccounts.%s.create is false" .component .component) $account.name -}}
 {{- end -}}
 {{- end -}}
 
@@ -47,8 +49,53 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-api" (include "spotlab.fullname" .)) .Values.api.existingSecret -}}
 {{- end -}}
 
+{{/* The built-in server's Service, or an existing server (e.g. installed with the prefect-helm charts). */}}
 {{- define "spotlab.prefectApiUrl" -}}
+{{- if .Values.prefect.server.enabled -}}
 http://{{ include "spotlab.fullname" . }}-prefect:{{ .Values.prefect.server.port }}/api
+{{- else -}}
+{{- required "prefect.externalApiUrl is required when prefect.server.enabled is false" .Values.prefect.externalApiUrl -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The URL the Prefect UI (in a browser) calls: explicit, else the ingress host, else the NOTES' port-forward. */}}
+{{- define "spotlab.prefectUiApiUrl" -}}
+{{- if .Values.prefect.server.uiApiUrl -}}
+{{- .Values.prefect.server.uiApiUrl -}}
+{{- else if and .Values.ingress.enabled .Values.ingress.prefectHost -}}
+https://{{ .Values.ingress.prefectHost }}/api
+{{- else -}}
+http://localhost:4200/api
+{{- end -}}
+{{- end -}}
+
+{{- define "spotlab.prefectAuthSecretName" -}}
+{{- default (printf "%s-prefect-auth" (include "spotlab.fullname" .)) .Values.prefect.auth.existingSecret -}}
+{{- end -}}
+
+{{/* The basic-auth string ("user:password") every Prefect client sends, from the Secret. */}}
+{{- define "spotlab.prefectAuthEnv" -}}
+{{- if .Values.prefect.auth.enabled -}}
+- name: PREFECT_API_AUTH_STRING
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "spotlab.prefectAuthSecretName" . }}
+      key: {{ .Values.prefect.auth.existingSecretKey }}
+{{- end }}
+{{- end -}}
+
+{{/* A secret value that survives upgrades: the given one, else the one already in the cluster's Secret, else a
+fresh one (first install, or `helm template`, where lookup sees no cluster).
+(dict "root" $ "secret" NAME "key" KEY "given" VALUE "fresh" GENERATED) */}}
+{{- define "spotlab.stableSecretValue" -}}
+{{- $existing := dig "data" (dict) (lookup "v1" "Secret" .root.Release.Namespace .secret) -}}
+{{- if .given -}}
+{{- .given -}}
+{{- else if hasKey $existing .key -}}
+{{- index $existing .key | b64dec -}}
+{{- else -}}
+{{- .fresh -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "spotlab.s3Endpoint" -}}
