@@ -1,4 +1,5 @@
-"""The ensemble recipe: M members built under one seed, stacked, and trained together by ``tasks/train/loop.fit``."""
+"""The ensemble recipe: M members built under one seed, stacked, and trained together by the training recipe's loop
+(``tasks/train/recipes.fit_on_splits``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ import torch
 from spotlab.models.ensemble import Ensemble
 from spotlab.models.registry import build_model
 from spotlab.tasks.ensemble.config import EnsembleTrainConfig
-from spotlab.tasks.train.loop import fit
-from spotlab.tasks.train.schedules import build_scheduler
+from spotlab.tasks.train.recipes import fit_on_splits
 
 
 def build_ensemble(cfg: EnsembleTrainConfig, method, info, seed: int) -> Ensemble:
@@ -23,17 +23,5 @@ def train_ensemble(cfg: EnsembleTrainConfig, method, splits, info, seed: int) ->
     if info.task != "classification":
         raise ValueError(f"ensemble methods train classifiers; the dataset's task is {info.task!r}")
     ensemble = build_ensemble(cfg, method, info, seed)
-    optimizer = cfg.optimizer.build(ensemble.parameters())
-    fit(
-        ensemble,
-        optimizer,
-        build_scheduler(cfg.schedule, optimizer, cfg.epochs),
-        method.build(),
-        (torch.as_tensor(splits.x_train), torch.as_tensor(splits.y_train)),
-        (torch.as_tensor(splits.x_val), torch.as_tensor(splits.y_val)),
-        task=info.task,
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        seed=seed,
-    )
+    fit_on_splits(ensemble, cfg.optimizer.build(ensemble.parameters()), method.build(), cfg, splits, info, seed)
     return ensemble.eval()

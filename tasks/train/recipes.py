@@ -17,11 +17,19 @@ def train_model(cfg: TrainConfig, splits, info, seed: int) -> nn.Module:
     torch.manual_seed(seed)
     model = build_model(cfg.model, info.input_shape, info.num_outputs, info.mean, info.std)
     optimizer = cfg.optimizer.build(model.named_parameters())  # named: ASAM scales weights only
+    objective = build_objective(cfg.objective, info.task, info.bounds, torch.as_tensor(splits.y_train))
+    fit_on_splits(model, optimizer, objective, cfg, splits, info, seed)
+    return model.eval()
+
+
+def fit_on_splits(model: nn.Module, optimizer, objective, cfg, splits, info, seed: int) -> None:
+    """The recipe's loop: ``cfg.epochs`` of ``cfg.batch_size`` batches on the train split under ``cfg.schedule``,
+    validating on the val split (``cfg`` is any training config with those three fields)."""
     fit(
         model,
         optimizer,
         build_scheduler(cfg.schedule, optimizer, cfg.epochs),
-        build_objective(cfg.objective, info.task, info.bounds, torch.as_tensor(splits.y_train)),
+        objective,
         (torch.as_tensor(splits.x_train), torch.as_tensor(splits.y_train)),
         (torch.as_tensor(splits.x_val), torch.as_tensor(splits.y_val)),
         task=info.task,
@@ -29,7 +37,6 @@ def train_model(cfg: TrainConfig, splits, info, seed: int) -> nn.Module:
         batch_size=cfg.batch_size,
         seed=seed,
     )
-    return model.eval()
 
 
 def test_accuracy(model: nn.Module, splits, info) -> float:
