@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import json
 import reprlib
 from pathlib import Path
 from typing import Any, Literal
@@ -69,19 +68,8 @@ class ExecutionConfig(ConfigModel):
 _OPERATIONAL = {"identity": False}
 
 
-def _stages_have_sections_schema(schema: dict[str, Any]) -> None:
-    """The JSON-schema form of :meth:`PipelineConfig._stages_have_sections`."""
-    schema["allOf"] = [
-        {"if": {"required": ["stages"], "properties": {"stages": {"type": "array", "contains": {"const": stage}}}},
-         "then": {"required": [stage], "properties": {stage: {"type": "object"}}}}
-        for stage in OPTIONAL_STAGES
-    ]
-
-
 class PipelineConfig(ConfigModel):
     """A whole experiment: data → train → evaluate (→ the optional stages), one seed, one artifact store."""
-
-    model_config = ConfigDict(json_schema_extra=_stages_have_sections_schema)
 
     name: str = Field("spotlab", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="Experiment name.")
     seed: Seed = Field(0, description="Seeds data splits, initialisation and shuffling.")

@@ -90,9 +90,10 @@ class FDSConfig(ConfigModel):
     """Feature-distribution smoothing around any objective (``base``), e.g. erm or lds (LDS + FDS)."""
 
     kind: Literal["fds"] = "fds"
-    base: "ObjectiveConfig" = Field(  # noqa: F821 - resolved in tasks/train/objectives.py
+    base: "PlainObjectiveConfig" = Field(  # noqa: F821 - resolved in tasks/train/objectives.py
         default_factory=lambda: {"kind": "erm"}, validate_default=True,
-        description="The objective whose forward passes see the calibrated features (by kind).",
+        description="The objective whose forward passes see the calibrated features (by kind; one that wraps "
+        "nothing: erm, pgd-at, trades, prl, lds).",
     )
     bins: int = Field(100, ge=2, description="Equal-width label bins over the training label range.")
     kernel_size: int = Field(5, ge=1, description="Taps of the Gaussian window (odd).")

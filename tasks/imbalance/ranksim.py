@@ -69,9 +69,10 @@ class RankSimConfig(ConfigModel):
     """RankSim regulariser added to any objective (``base``): erm, lds (SQINV/LDS re-weighting), fds, ..."""
 
     kind: Literal["ranksim"] = "ranksim"
-    base: "ObjectiveConfig" = Field(  # noqa: F821 - resolved in tasks/train/objectives.py
+    base: "RankSimBaseConfig" = Field(  # noqa: F821 - resolved in tasks/train/objectives.py
         default_factory=lambda: {"kind": "erm"}, validate_default=True,
-        description="The objective the regulariser is added to (by kind); its forward pass gives the features.",
+        description="The objective the regulariser is added to (by kind: one that wraps nothing, or fds); its "
+        "forward pass gives the features.",
     )
     gamma: float = Field(100.0, ge=0, description="Weight γ of the RankSim term (paper: 100 AgeDB/IMDB-WIKI, "
                                                    "3e-4 STS-B).")

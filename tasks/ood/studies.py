@@ -8,7 +8,7 @@ for WOODS whether both constraints hold at the end (on the full ID training set)
 from __future__ import annotations
 
 import copy
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -30,8 +30,10 @@ class WOODSComparisonConfig(ConfigModel):
     train: TrainConfig = Field(default_factory=TrainConfig, description="Pre-training of the ID classifier.")
     wild: WildDataConfig = Field(default_factory=WildDataConfig, description="OOD source (its pi is replaced by "
                                  "each of pis).")
-    pis: list[float] = Field([0.05, 0.1, 0.2], min_length=1, description="OOD fractions π of the wild mixture.")
-    claim_pis: list[float] = Field([0.05, 0.1], min_length=1, description="π at which WOODS must beat OE.")
+    pis: list[Annotated[float, Field(gt=0, lt=1)]] = Field([0.05, 0.1, 0.2], min_length=1,
+                                                           description="OOD fractions π of the wild mixture.")
+    claim_pis: list[Annotated[float, Field(gt=0, lt=1)]] = Field([0.05, 0.1], min_length=1,
+                                                                 description="π at which WOODS must beat OE.")
     seeds: int = Field(3, ge=1, le=20, description="Seeds (run seed, run seed + 1, ...).")
     fine_tune: FineTuneConfig = Field(default_factory=FineTuneConfig, description="Fine-tuning of OE and WOODS.")
     woods: WOODSConfig = Field(default_factory=WOODSConfig, description="WOODS settings.")

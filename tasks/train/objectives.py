@@ -38,10 +38,14 @@ class ERMConfig(ConfigModel):
         return lambda model, x, y: loss(model(x), y)
 
 
-OBJECTIVES = {cfg.model_fields["kind"].default: cfg for cfg in (ERMConfig, PGDATConfig, TRADESConfig, PRLConfig,
-                                                                LDSConfig, FDSConfig, RankSimConfig)}
+# Objectives that wrap nothing; the wrappers nest to a fixed depth — fds(plain), ranksim(plain or fds(plain)), e.g.
+# the paper's LDS + FDS + RankSim = ranksim(fds(lds)) — so the config's JSON Schema is not recursive (the API's
+# OpenAPI stays generable, e.g. by schemathesis) and nonsense such as fds(fds(...)) is refused.
+PLAIN_OBJECTIVES = (ERMConfig, PGDATConfig, TRADESConfig, PRLConfig, LDSConfig)
+OBJECTIVES = {cfg.model_fields["kind"].default: cfg for cfg in (*PLAIN_OBJECTIVES, FDSConfig, RankSimConfig)}
 
 ObjectiveConfig = Annotated[Union[tuple(OBJECTIVES.values())], Field(discriminator="kind")]
-
-for _wrapper in (FDSConfig, RankSimConfig):  # objectives wrapping any objective (their ``base``)
-    _wrapper.model_rebuild(_types_namespace={"ObjectiveConfig": ObjectiveConfig})
+PlainObjectiveConfig = Annotated[Union[PLAIN_OBJECTIVES], Field(discriminator="kind")]
+FDSConfig.model_rebuild(_types_namespace={"PlainObjectiveConfig": PlainObjectiveConfig})
+RankSimConfig.model_rebuild(_types_namespace={
+    "RankSimBaseConfig": Annotated[Union[(*PLAIN_OBJECTIVES, FDSConfig)], Field(discriminator="kind")]})
