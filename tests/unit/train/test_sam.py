@@ -237,59 +237,42 @@ def test_bad_settings_are_rejected():
         TrainConfig.model_validate({"optimizer": {"kind": "sam", "base": {"kind": "sam"}}})
 
 
+class DDPStandIn(nn.Module):
+    """Stands in for DistributedDataParallel: records whether each forward runs inside ``no_sync`` (``calls``) and
+    carries a process group when given one (SAM then averages its final gradients over it)."""
+
+    def __init__(self, module, process_group=None):
+        super().__init__()
+        self.module, self.syncing, self.calls, self.process_group = module, True, [], process_group
+
+    @contextlib.contextmanager
+    def no_sync(self):
+        self.syncing = False
+        try:
+            yield
+        finally:
+            self.syncing = True
+
+    def forward(self, x):
+        self.calls.append(self.syncing)
+        return self.module(x)
+
+
 def test_under_ddp_only_the_first_backward_skips_the_gradient_sync():
-    class SyncRecorder(nn.Module):
-        """Stands in for DistributedDataParallel: records whether each forward runs inside ``no_sync``."""
-
-        def __init__(self, module):
-            super().__init__()
-            self.module, self.syncing, self.calls = module, True, []
-
-        @contextlib.contextmanager
-        def no_sync(self):
-            self.syncing = False
-            try:
-                yield
-            finally:
-                self.syncing = True
-
-        def forward(self, x):
-            self.calls.append(self.syncing)
-            return self.module(x)
-
-    model = SyncRecorder(tiny_model())
+    model = DDPStandIn(tiny_model())
     train_step(model, SAMConfig(base=SGD).build(model.parameters()), objective, *batches(1)[0])
     assert model.calls == [False, True]
 
 
 def test_msam_under_ddp_syncs_once_per_step(monkeypatch):
-    class NoSyncRecorder(nn.Module):
-        """Stands in for DistributedDataParallel: counts forwards outside ``no_sync`` and has a process group."""
-
-        def __init__(self, module):
-            super().__init__()
-            self.module, self.syncing, self.synced_forwards, self.process_group = module, True, 0, object()
-
-        @contextlib.contextmanager
-        def no_sync(self):
-            self.syncing = False
-            try:
-                yield
-            finally:
-                self.syncing = True
-
-        def forward(self, x):
-            self.synced_forwards += self.syncing
-            return self.module(x)
-
     reduced = []
     monkeypatch.setattr(torch.distributed, "all_reduce", lambda tensor, group: reduced.append(tensor.clone()))
     monkeypatch.setattr(torch.distributed, "get_world_size", lambda group: 1)
-    model = NoSyncRecorder(tiny_model())
+    model = DDPStandIn(tiny_model(), process_group=object())
     reference = tiny_model()
     x, y = batches(1)[0]
     train_step(model, MSAMConfig(rho=0.1, m=4, base=SGD).build(model.parameters()), objective, x, y)
     train_step(reference, MSAMConfig(rho=0.1, m=4, base=SGD).build(reference.parameters()), objective, x, y)
-    assert model.synced_forwards == 0  # DDP's own per-backward all-reduce never runs
+    assert not any(model.calls)  # DDP's own per-backward all-reduce never runs
     assert len(reduced) == 1 and reduced[0].numel() == sum(p.numel() for p in reference.parameters())
     assert_identical(list(model.module.parameters()), list(reference.parameters()))
