@@ -54,3 +54,6 @@ class ConfigModel(BaseModel):
 # numpy's RandomState (and so scikit-learn's random_state) takes seeds in 0…2^32−1; a larger one validates as an int
 # and then kills the run.
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+
+# Kubernetes resource quantities: plain or decimal numbers with an optional SI / binary suffix.
+QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"

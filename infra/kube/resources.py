@@ -6,10 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from spotlab.models.config import ConfigModel
-
-# Kubernetes resource quantities: plain or decimal numbers with an optional SI / binary suffix.
-QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
+from spotlab.models.config import QUANTITY, ConfigModel
 
 
 class StageResources(ConfigModel):

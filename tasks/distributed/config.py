@@ -11,7 +11,7 @@ from typing import Annotated, Iterable, Literal, Union
 
 from pydantic import ConfigDict, Field, model_validator
 
-from spotlab.models.config import ConfigModel
+from spotlab.models.config import QUANTITY, ConfigModel
 from spotlab.tasks.compress.basic import NoCompressionConfig
 from spotlab.tasks.compress.config import CompressorConfig
 from spotlab.tasks.distributed.feedback import CompressedMean, DetachedErrorFeedback, ErrorFeedback
@@ -99,13 +99,30 @@ class DistributedConfig(ConfigModel):
         "torch", description="torch: DDP (gloo on CPU, NCCL on GPU). horovod: horovod.torch DistributedOptimizer "
         "launched with horovodrun --gloo (build it with `make horovod`)."
     )
-    launcher: Literal["local", "kubernetes"] = Field(
-        "local", description="local: torchrun / horovodrun on this machine. kubernetes: an Indexed Job of workers.",
+    launcher: Literal["local", "kubernetes", "kubeflow"] = Field(
+        "local", description="local: torchrun / horovodrun on this machine. kubeflow: a Kubeflow Trainer TrainJob "
+        "(torch runtime for backend torch, an MPI runtime for horovod; gang-scheduled). kubernetes: an Indexed Job "
+        "of torchrun pods, the fallback for clusters without Kubeflow (no gang scheduling; backend torch only).",
         json_schema_extra={"identity": False},
     )
-    gpus_per_worker: int = Field(
-        0, ge=0, le=16, description="GPUs each worker pod requests (kubernetes launcher).",
+    gpus_per_node: int = Field(
+        0, ge=0, le=16, description="GPUs each pod requests (kubernetes and kubeflow launchers). Each GPU runs one "
+        "worker, so the job has workers / gpus_per_node pods; 0: CPU pods of one worker each.",
         json_schema_extra={"identity": False},
+    )
+    cpu_per_node: str | None = Field(
+        None, pattern=QUANTITY, description="CPU request and limit of each pod (kubernetes and kubeflow launchers), "
+        "e.g. '8' or '500m'.", json_schema_extra={"identity": False},
+    )
+    memory_per_node: str | None = Field(
+        None, pattern=QUANTITY, description="Memory request and limit of each pod (kubernetes and kubeflow "
+        "launchers), e.g. '32Gi'.", json_schema_extra={"identity": False},
+    )
+    kubeflow_runtime: str | None = Field(
+        None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="ClusterTrainingRuntime the TrainJob runs on (launcher kubeflow); default 'torch-distributed' "
+        "(Kubeflow Trainer's own) for backend torch, 'spotlab-horovod' (`python -m spotlab.infra.kube.kubeflow "
+        "mpi-runtime`) for horovod.", json_schema_extra={"identity": False},
     )
     compressor: CompressorConfig = Field(
         default_factory=NoCompressionConfig, description="Gradient/update compressor (by kind)."
@@ -117,7 +134,17 @@ class DistributedConfig(ConfigModel):
     @property
     def launched(self) -> bool:
         """Whether training runs in separate worker processes rather than inside the stage."""
-        return self.workers > 1 or self.launcher == "kubernetes"
+        return self.workers > 1 or self.launcher != "local"
+
+    @property
+    def procs_per_node(self) -> int:
+        """Workers per pod on a cluster launcher: one per GPU (the pods' --nproc-per-node), one on a CPU pod."""
+        return self.gpus_per_node or 1
+
+    @property
+    def nodes(self) -> int:
+        """Pods of a cluster launch."""
+        return self.workers // self.procs_per_node
 
     # The same rule in the JSON schema, so that the API's schema never offers what the validator refuses.
     model_config = ConfigDict(json_schema_extra={
@@ -128,6 +155,14 @@ class DistributedConfig(ConfigModel):
     @model_validator(mode="after")
     def _supported(self):
         if self.backend == "horovod" and self.launcher == "kubernetes":
-            raise ValueError("backend 'horovod' runs with launcher 'local' only (the Kubernetes job runs torchrun)")
+            raise ValueError(
+                "train.distributed.launcher='kubernetes' runs torchrun only; backend 'horovod' runs on a cluster with "
+                "launcher 'kubeflow' (an MPI TrainJob) or on this machine with launcher 'local'"
+            )
+        if self.launcher != "local" and self.workers % self.procs_per_node:
+            raise ValueError(
+                f"train.distributed.workers={self.workers} is not a multiple of train.distributed.gpus_per_node="
+                f"{self.gpus_per_node}: every pod runs one worker per GPU; choose workers = pods × gpus_per_node"
+            )
         return self
 

@@ -3,7 +3,8 @@
 The spec (an artifact of the train stage) holds everything a worker needs to find its inputs from any machine:
 the train config, the seed, the input references and the run id. Workers run ``python -m
 spotlab.tasks.distributed.worker --store URL [--endpoint-url E] --spec KEY``, started by torchrun (local), horovodrun
-(local, backend horovod) or an Indexed Job (kubernetes); rank 0 puts the stage result at the spec's
+(local, backend horovod), a Kubeflow Trainer TrainJob (kubeflow: torchrun, or mpirun for horovod) or an Indexed Job
+of torchrun pods (kubernetes); rank 0 puts the stage result at the spec's
 ``result_key``.
 """
 
@@ -56,12 +57,13 @@ def launch(ctx: StageContext) -> StageResult:
     }
     spec_ref = ctx.write_json("launch.json", spec)
     spec_key = spec_ref.key
-    if cfg.launcher == "kubernetes":
+    if cfg.launcher != "local":
         from spotlab.infra.kube.distributed import run_distributed_job
 
         run_distributed_job(
-            run_id=ctx.run.run_id, store_url=store.url, endpoint_url=endpoint_url, spec_key=spec_key,
-            workers=cfg.workers, gpus_per_worker=cfg.gpus_per_worker,
+            launcher=cfg.launcher, run_id=ctx.run.run_id, store_url=store.url, endpoint_url=endpoint_url,
+            spec_key=spec_key, nodes=cfg.nodes, gpus_per_node=cfg.gpus_per_node, cpu_per_node=cfg.cpu_per_node,
+            memory_per_node=cfg.memory_per_node, backend=cfg.backend, runtime=cfg.kubeflow_runtime,
         )
     else:
         command = local_launch_command(cfg.backend, cfg.workers, worker_command(store.url, endpoint_url, spec_key))

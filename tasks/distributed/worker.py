@@ -1,8 +1,9 @@
 """Distributed worker entry point: ``python -m spotlab.tasks.distributed.worker --store URL [--endpoint-url E] --spec KEY``.
 
-Started by torchrun (rank and rendezvous from its environment variables: gloo on CPU, NCCL on GPU), by
-``horovodrun --gloo`` for the horovod backend, or by the Kubernetes Indexed Job. Reads the launch spec, runs the
-train stage's :func:`spotlab.tasks.train.stage.train` with this worker's share, and on rank 0 stores the stage result.
+Started by torchrun (rank and rendezvous from its environment variables: gloo on CPU, NCCL on GPU; locally, in a
+Kubeflow TrainJob or in an Indexed Job), or for the horovod backend by ``horovodrun --gloo`` (local) or ``mpirun``
+(a Kubeflow MPI TrainJob). Reads the launch spec, runs the train stage's :func:`spotlab.tasks.train.stage.train`
+with this worker's share, and on rank 0 stores the stage result.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 import torch
 
 from spotlab.tasks.distributed.stage import local_launch_command, worker_command
@@ -31,8 +32,10 @@ def test_launch_commands():
     assert torchrun[6:] == args
 
 
-def test_kubernetes_launcher_hands_the_spec_to_the_job_and_returns_rank_zeros_result(tmp_path, monkeypatch):
-    """The Indexed Job itself is the production family's; here a stand-in checks the call and plays rank 0."""
+@pytest.mark.parametrize("launcher", ["kubernetes", "kubeflow"])
+def test_cluster_launchers_hand_the_spec_to_the_job_and_return_rank_zeros_result(tmp_path, monkeypatch, launcher):
+    """The cluster jobs are tested in tests/infra/test_launchers.py; here a stand-in checks the call and plays
+    rank 0."""
     import json
 
     import spotlab.infra.kube.distributed
@@ -44,17 +47,19 @@ def test_kubernetes_launcher_hands_the_spec_to_the_job_and_returns_rank_zeros_re
 
     calls = []
 
-    def fake_job(*, run_id, store_url, endpoint_url, spec_key, workers, gpus_per_worker):
-        calls.append((run_id, store_url, endpoint_url, workers, gpus_per_worker))
+    def fake_job(*, launcher, run_id, store_url, endpoint_url, spec_key, nodes, gpus_per_node, cpu_per_node,
+                 memory_per_node, backend, runtime):
+        calls.append((launcher, run_id, store_url, endpoint_url, nodes, gpus_per_node, memory_per_node, backend))
         store = LocalStore(store_url)
         spec = json.loads(store.get_bytes(spec_key))
-        assert TrainConfig.model_validate(spec["config"]).distributed.workers == workers
+        workers = TrainConfig.model_validate(spec["config"]).distributed.workers
         store.put_bytes(spec["result_key"], StageResult(metrics={"workers": workers}).model_dump_json().encode())
 
     monkeypatch.setattr(spotlab.infra.kube.distributed, "run_distributed_job", fake_job)
     store = LocalStore(tmp_path)
     run = Run.create(store, "kube", {}, "test")
-    config = TrainConfig.model_validate({"distributed": {"workers": 3, "launcher": "kubernetes", "gpus_per_worker": 1}})
+    config = TrainConfig.model_validate({"distributed": {
+        "workers": 4, "launcher": launcher, "gpus_per_node": 2, "memory_per_node": "16Gi"}})
     result = launch(StageContext(run=run, stage="train", config=config, seed=0, identity="test"))
-    assert calls == [(run.run_id, store.url, None, 3, 1)]
-    assert result.metrics == {"workers": 3} and set(result.artifacts) == {"launch.json"}
+    assert calls == [(launcher, run.run_id, store.url, None, 2, 2, "16Gi", "torch")]
+    assert result.metrics == {"workers": 4} and set(result.artifacts) == {"launch.json"}
