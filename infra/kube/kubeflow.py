@@ -65,8 +65,9 @@ def _serialise(model: Any) -> Any:
 
 def trainer_command(spec: DistributedJobSpec) -> list[str]:
     if spec.backend == "horovod":
-        # mpirun starts the remote ranks through ssh, which passes no container env: forward the S3 settings.
-        forwarded = [arg for key in S3_SECRET_KEYS for arg in ("-x", key)]
+        # mpirun starts the remote ranks through ssh, which passes no container env: forward the S3 settings and
+        # PATH (the image's Python environment).
+        forwarded = [arg for key in ("PATH", *S3_SECRET_KEYS) for arg in ("-x", key)]
         return ["mpirun", "-np", str(spec.workers), *forwarded, "python", *worker_args(spec)]
     return ["python", "-m", "torch.distributed.run", *worker_args(spec)]
 
@@ -175,7 +176,9 @@ def run(apis: ClusterApis, spec: DistributedJobSpec) -> None:
                        spec.namespace, PLURAL, spec.name, propagation_policy="Foreground")
 
 
-def mpi_runtime(image: str, name: str = RUNTIMES["horovod"], gang: str | None = None) -> kf.TrainerV1alpha1ClusterTrainingRuntime:
+def mpi_runtime(
+    image: str, name: str = RUNTIMES["horovod"], gang: str | None = None,
+) -> kf.TrainerV1alpha1ClusterTrainingRuntime:
     """The ClusterTrainingRuntime horovod TrainJobs reference: OpenMPI, every node (the launcher too) runs ranks,
     nodes run sshd as the image's user on port 2222 from ``SSHD_CONFIG``. ``image`` must add OpenMPI, an SSH
     server with that config and Horovod built with MPI (``HOROVOD_WITH_MPI=1``) to the spotlab image; the images
@@ -235,7 +238,8 @@ def main(argv: list[str] | None = None) -> None:
                                      "(kubectl apply -f -).")
     parser.add_argument("command", choices=["mpi-runtime"])
     parser.add_argument("--image", required=True, help="An MPI image: spotlab + OpenMPI + sshd + Horovod with MPI.")
-    parser.add_argument("--name", default=RUNTIMES["horovod"], help="Runtime name (train.distributed.kubeflow_runtime).")
+    parser.add_argument("--name", default=RUNTIMES["horovod"],
+                        help="Runtime name (train.distributed.kubeflow_runtime).")
     parser.add_argument("--gang", choices=["coscheduling", "volcano"], default=None,
                         help="Gang-schedule the pods with this scheduler plugin.")
     args = parser.parse_args(argv)

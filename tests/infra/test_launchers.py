@@ -175,7 +175,8 @@ def replicated_patches(body: dict) -> dict[str, dict]:
 def test_torch_train_job_golden_fields():
     body = kubeflow.train_job(SPEC).to_dict()
     assert (body["apiVersion"], body["kind"]) == ("trainer.kubeflow.org/v1alpha1", "TrainJob")
-    assert body["metadata"] == {"name": SPEC.name, "namespace": "ml", "labels": {"spotlab.dev/distributed-job": SPEC.name}}
+    assert body["metadata"] == {"name": SPEC.name, "namespace": "ml",
+                                "labels": {"spotlab.dev/distributed-job": SPEC.name}}
     spec = body["spec"]
     assert spec["runtimeRef"] == {"apiGroup": "trainer.kubeflow.org", "kind": "ClusterTrainingRuntime",
                                   "name": "torch-distributed"}
@@ -217,7 +218,8 @@ def test_horovod_train_job_runs_mpirun_on_the_mpi_runtime():
     command = trainer["command"]
     assert command[:3] == ["mpirun", "-np", "8"] and (trainer["numNodes"], trainer["numProcPerNode"]) == (2, 4)
     forwarded = {command[i + 1] for i, arg in enumerate(command) if arg == "-x"}
-    assert forwarded == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION"}
+    assert forwarded == {"PATH", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL",
+                         "AWS_DEFAULT_REGION"}
     assert command[command.index("python"):][:3] == ["python", "-m", "spotlab.tasks.distributed.worker"]
     patches = replicated_patches(body)
     assert set(patches) == {"launcher", "node"}
