@@ -63,3 +63,42 @@ def test_cluster_launchers_hand_the_spec_to_the_job_and_return_rank_zeros_result
     result = launch(StageContext(run=run, stage="train", config=config, seed=0, identity="test"))
     assert calls == [(launcher, run.run_id, store.url, None, 2, 2, "16Gi", "torch")]
     assert result.metrics == {"workers": 4} and set(result.artifacts) == {"launch.json"}
+
+
+def test_indexed_job_pod_commands_train_the_single_process_model(train_stage, monkeypatch):
+    """The Indexed Job's pod command, run here as two "pods" (one process each, static rendezvous at pod 0, node rank
+    from JOB_COMPLETION_INDEX), trains what one process trains."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    import spotlab.infra.kube.distributed
+    from spotlab.infra.kube.distributed import DistributedJobSpec
+    from spotlab.infra.kube.indexed_job import worker_command
+
+    def pods_here(*, launcher, run_id, store_url, endpoint_url, spec_key, nodes, gpus_per_node, cpu_per_node,
+                  memory_per_node, backend, runtime):
+        spec = DistributedJobSpec(name="sl-test-00000000", namespace="ml", image="-", store_url=store_url,
+                                  endpoint_url=endpoint_url, spec_key=spec_key, nodes=nodes)
+        with socket.socket() as probe:  # a free port for pod 0's rendezvous
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        pods = []
+        for index in range(nodes):
+            args = [a.replace("$(JOB_COMPLETION_INDEX)", str(index)) for a in worker_command(spec)[1:]]
+            args = ["--master-addr=127.0.0.1" if a.startswith("--master-addr=") else
+                    f"--master-port={port}" if a.startswith("--master-port=") else a for a in args]
+            pods.append(subprocess.Popen([sys.executable, *args], env={**os.environ, "OMP_NUM_THREADS": "1"}))
+        try:
+            assert [pod.wait(timeout=300) for pod in pods] == [0] * nodes
+        finally:
+            for pod in pods:
+                pod.kill()  # no effect on a pod that exited; ends one left waiting for a rendezvous
+
+    monkeypatch.setattr(spotlab.infra.kube.distributed, "run_distributed_job", pods_here)
+    one, one_model, _ = train_stage("one")
+    two, two_model, _ = train_stage("two", workers=2, launcher="kubernetes")
+    for (name, a), b in zip(one_model.state_dict().items(), two_model.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-5), name
+    assert two.metrics["workers"] == 2
