@@ -97,12 +97,13 @@ class DistributedConfig(ConfigModel):
     )
     backend: Literal["torch", "horovod"] = Field(
         "torch", description="torch: DDP (gloo on CPU, NCCL on GPU). horovod: horovod.torch DistributedOptimizer "
-        "launched with horovodrun --gloo (build it with `make horovod`)."
+        "launched with horovodrun --gloo (launcher local; build it with `make horovod`) or mpirun (launcher kubeflow)."
     )
     launcher: Literal["local", "kubernetes", "kubeflow"] = Field(
         "local", description="local: torchrun / horovodrun on this machine. kubeflow: a Kubeflow Trainer TrainJob "
-        "(torch runtime for backend torch, an MPI runtime for horovod; gang-scheduled). kubernetes: an Indexed Job "
-        "of torchrun pods, the fallback for clusters without Kubeflow (no gang scheduling; backend torch only).",
+        "(torch runtime for backend torch, an MPI runtime for horovod; gang scheduling where the runtime or Kueue "
+        "provides it). kubernetes: an Indexed Job of torchrun pods, the fallback for clusters without Kubeflow (no "
+        "gang scheduling; backend torch only).",
         json_schema_extra={"identity": False},
     )
     gpus_per_node: int = Field(
