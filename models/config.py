@@ -2,8 +2,8 @@
 
 Every family's config (models, tasks, infra) derives from :class:`ConfigModel`, so these rules hold once for all of
 them rather than field by field: floats must be finite (NaN, ±inf and overflowing literals such as ``1e400`` are
-refused with their field path), and integers refuse booleans (``epochs: true`` is an error, not ``1``; ``2.5`` was
-already one). It lives in ``models`` because that is the bottom layer every family may import.
+refused with their field path), integers refuse booleans (``epochs: true`` is an error, not ``1``; ``2.5`` was
+already one), and booleans take only ``true``/``false`` (not ``0.0``, ``1`` or ``"yes"`` as a string). It lives in ``models`` because that is the bottom layer every family may import.
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ def _refuse_booleans(value: Any) -> Any:
     return value
 
 
-def _integers_refuse_booleans(schema: Any) -> None:
-    """Put :func:`_refuse_booleans` in front of every integer of a model's own core schema (nested models are
-    references, handled by their own class). Pydantic's lax integers take ``true`` as 1; its strict ones refuse
-    ``3.0``, which JSON Schema calls an integer, so the API's schema would promise what the validator refuses."""
+def _match_json_schema_types(schema: Any) -> None:
+    """Make a model's own core schema accept what its JSON schema accepts (nested models are references, handled by
+    their own class): :func:`_refuse_booleans` in front of every integer (pydantic's lax integers take ``true`` as
+    1; its strict ones refuse ``3.0``, which JSON Schema calls an integer), and strict booleans (lax ones take
+    ``0.0``, ``1`` and ``"yes"``, which a JSON-schema boolean refuses), so the API's schema never refuses what the
+    validator takes or promises what it refuses."""
     if isinstance(schema, dict):
         # Already guarded: a schema shared by several models must be wrapped once, not once per model (nesting a
         # wrapper per visit grows without bound and overflows the JSON-schema generator's recursion).
@@ -34,11 +36,14 @@ def _integers_refuse_booleans(schema: Any) -> None:
             schema.clear()
             schema.update(core_schema.no_info_before_validator_function(_refuse_booleans, integer))
             return
+        if schema.get("type") == "bool":
+            schema["strict"] = True
+            return
         for value in schema.values():
-            _integers_refuse_booleans(value)
+            _match_json_schema_types(value)
     elif isinstance(schema, list):
         for value in schema:
-            _integers_refuse_booleans(value)
+            _match_json_schema_types(value)
 
 
 class ConfigModel(BaseModel):
@@ -47,7 +52,7 @@ class ConfigModel(BaseModel):
     @classmethod
     def __get_pydantic_core_schema__(cls, source, handler):
         schema = handler(source)
-        _integers_refuse_booleans(schema)
+        _match_json_schema_types(schema)
         return schema
 
 

@@ -35,6 +35,8 @@ BAD_VALUES = [
     ("seed=-1", "seed"),
     ("train.epochs=true", "train.epochs"),
     ("train.model={kind: mlp, hidden: [true]}", "train.model.hidden.0"),
+    ("train.optimizer={kind: sgd, lr: 0.1, nesterov: 0.0}", "train.optimizer.nesterov"),
+    ("train.model={kind: mlp, hidden: [16], bias: 'yes'}", "train.model.bias"),
     ("storage.url=http://example.com/store", "storage.url"),
     ("storage.url=gs://bucket", "storage.url"),
 ]
@@ -48,7 +50,8 @@ def test_values_that_would_kill_the_run_are_refused_with_their_field_path(overri
 
 
 @pytest.mark.parametrize("override", ["seed=4294967295", "seed=0", "train.optimizer={kind: sgd, lr: 1e-3}",
-                                      "train.epochs=3.0", "storage.url=s3://bucket/prefix",
+                                      "train.epochs=3.0", "train.model={kind: mlp, hidden: [16], bias: false}",
+                                      "storage.url=s3://bucket/prefix",
                                       "storage.url=file:///tmp/store", "storage.url=relative/store"])
 def test_the_edges_of_those_classes_still_validate(override):
     resolve({}, "cfg.yaml", [override])
