@@ -16,6 +16,10 @@ class _LayerModel(ConfigModel):
 
     layers: int = Field(3, ge=1, description="Layers L (paper: up to 20).")
     sweeps: int = Field(50, ge=1, description="Gibbs sweeps per layer (paper: 100).")
+    sampler: Literal["batch", "sequential"] = Field(
+        "batch", description="batch: every node's state at once per sweep (the paper's approximation for large "
+                             "graphs, vectorised); sequential: the exact sampler, node by node with counts updated "
+                             "after each (a Python loop over nodes).")
     emission: Literal["categorical", "normal-gamma"] = Field(
         "categorical", description="Categorical–Dirichlet on label counts, or Normal–Gamma on standardised "
                                    "features.")
@@ -40,7 +44,7 @@ class CGMMConfig(_LayerModel, frozen=True, extra="forbid"):
 
     def hyper(self) -> Hyper:
         return Hyper(infinite=False, states=self.states, emission=self.emission_model(), alpha=self.alpha,
-                     gamma=None)
+                     gamma=None, sampler=self.sampler)
 
 
 class ICGMMConfig(_LayerModel, frozen=True, extra="forbid"):
@@ -57,7 +61,7 @@ class ICGMMConfig(_LayerModel, frozen=True, extra="forbid"):
     def hyper(self) -> Hyper:
         return Hyper(infinite=True, states=self.max_states, emission=self.emission_model(), alpha=self.alpha,
                      gamma=self.gamma, prior_shape=self.prior_shape, prior_rate=self.prior_rate,
-                     initial_states=self.initial_states)
+                     initial_states=self.initial_states, sampler=self.sampler)
 
 
 MODELS = {cfg.model_fields["kind"].default: cfg for cfg in (CGMMConfig, ICGMMConfig)}
