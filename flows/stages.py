@@ -14,6 +14,8 @@ from spotlab.tasks.evaluate import stage as evaluate_stage
 from spotlab.tasks.evaluate.task import evaluate_task
 from spotlab.tasks.federated import stage as federated_stage
 from spotlab.tasks.federated.task import federated_task
+from spotlab.tasks.graph import stage as graph_stage
+from spotlab.tasks.graph.task import classify_task, embed_task
 from spotlab.tasks.landscape import stage as landscape_stage
 from spotlab.tasks.landscape.task import landscape_task
 from spotlab.tasks.ood import stage as ood_stage
@@ -29,6 +31,7 @@ from spotlab.tasks.train.task import train_task
 
 DATA = {"splits": ("prep", "splits.npz"), "info": ("prep", "info.json")}
 MODEL = {"model": ("train", "model.pt")}
+GRAPH_EMBEDDINGS = {"embeddings": ("embed", "embeddings.npz")}
 
 
 @dataclass(frozen=True)
@@ -51,5 +54,7 @@ STAGES: dict[str, StageSpec] = {
     "landscape": StageSpec(landscape_task, landscape_stage.run, "landscape", DATA | MODEL),
     "sensitivity": StageSpec(sensitivity_task, sensitivity_stage.run, "sensitivity", DATA | MODEL),
     "federated": StageSpec(federated_task, federated_stage.run, "federated", DATA),
+    "embed": StageSpec(embed_task, graph_stage.run_embed, "embed"),
+    "classify": StageSpec(classify_task, graph_stage.run_classify, "classify", GRAPH_EMBEDDINGS),
     "study": StageSpec(study_task, study_stage.run, "study", DATA, inputs_optional=True),
 }

@@ -23,6 +23,7 @@ from spotlab.tasks.attack.config import AttackStageConfig
 from spotlab.tasks.data.config import DataConfig
 from spotlab.tasks.evaluate.config import EvaluateConfig
 from spotlab.tasks.federated.config import FederatedConfig
+from spotlab.tasks.graph.config import GraphClassifyConfig, GraphEmbedConfig
 from spotlab.tasks.landscape.config import LandscapeStageConfig
 from spotlab.tasks.ood.config import OODStageConfig
 from spotlab.tasks.neural.config import SensitivityStageConfig
@@ -31,11 +32,12 @@ from spotlab.tasks.study.config import StudyConfig
 from spotlab.tasks.train.config import TrainConfig
 
 StageName = Literal["prep", "train", "evaluate", "ood", "attack", "prune", "landscape", "sensitivity", "federated",
-                    "study"]
+                    "embed", "classify", "study"]
 STAGE_ORDER: tuple[str, ...] = ("prep", "train", "evaluate", "ood", "attack", "prune", "landscape", "sensitivity",
-                                "federated", "study")
+                                "federated", "embed", "classify", "study")
 # Stages that run only when their section is present (or they are listed in ``stages``).
-OPTIONAL_STAGES: tuple[str, ...] = ("ood", "attack", "prune", "landscape", "sensitivity", "federated", "study")
+OPTIONAL_STAGES: tuple[str, ...] = ("ood", "attack", "prune", "landscape", "sensitivity", "federated", "embed",
+                                    "classify", "study")
 
 
 class ConfigError(ValueError):
@@ -87,6 +89,10 @@ class PipelineConfig(ConfigModel):
     sensitivity: SensitivityStageConfig | None = Field(
         None, description="Neural-site sensitivity of readouts of the trained model (Guo et al.).")
     federated: FederatedConfig | None = Field(None, description="Federated training (FedAvg, NTK-FL) on the prepared data.")
+    embed: GraphEmbedConfig | None = Field(
+        None, description="Graph embeddings from CGMM/iCGMM node-state posteriors (unigram, bigram per layer).")
+    classify: GraphClassifyConfig | None = Field(
+        None, description="k-fold MLP accuracy of graph classes from the embed stage's embeddings.")
     study: StudyConfig | None = Field(None, description="A paper's claim check (by kind); see examples/papers/.")
     storage: StorageConfig = Field(
         default_factory=StorageConfig, description="Where artifacts go.", json_schema_extra=_OPERATIONAL
@@ -126,6 +132,8 @@ SCHEMAS: dict[str, Any] = {
     "landscape": LandscapeStageConfig,
     "sensitivity": SensitivityStageConfig,
     "federated": FederatedConfig,
+    "embed": GraphEmbedConfig,
+    "classify": GraphClassifyConfig,
     "study": StudyConfig,
 }
 

@@ -8,13 +8,18 @@ for discrete labels, Normal–Gamma for continuous features). iCGMM keeps the un
 removed and their mass returned to β_u. β is resampled from the tables per dish (Antoniak), α and γ with the
 auxiliary-variable schemes of Teh et al. (2006) and Escobar & West (1995).
 
-Every node is resampled at once given the others' counts (the per-graph batch approximation the paper uses for
-large graphs), so a sweep is a handful of N × K array operations, no per-node Python loop.
+Two samplers of the states (``Hyper.sampler``). ``batch``: every node is resampled at once given the others' counts
+(the per-graph batch approximation the paper uses for large graphs), so a sweep is a handful of N × K array
+operations, no per-node Python loop. ``sequential``: the paper's exact sampler, one node at a time, each node seeing
+the counts, states and β left by the nodes before it (a Python loop over nodes; the likelihoods under the sweep's
+fixed θ are still computed as one N × K array).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,6 +40,7 @@ class Hyper:
     prior_shape: float = 1.0
     prior_rate: float = 0.01
     initial_states: int = 1
+    sampler: Literal["batch", "sequential"] = "batch"
 
 
 @dataclass(frozen=True)
@@ -134,28 +140,78 @@ def state_weights(state: LayerState, labels: np.ndarray, hyper: Hyper, leave_out
     return np.hstack([log_weights, new])
 
 
-def sweep(state: LayerState, labels: np.ndarray, hyper: Hyper, rng: np.random.Generator) -> LayerState:
-    """One Gibbs sweep: all states (batch approximation), then for iCGMM new/empty-state bookkeeping, tables, β, α
-    and γ; then θ from its posterior."""
+def batch_states(state: LayerState, labels: np.ndarray, hyper: Hyper, rng: np.random.Generator) -> LayerState:
+    """Every node's state at once given the counts before the sweep; iCGMM: the nodes that pick the new-state column
+    share one new state."""
     candidate = hyper.emission.sample_prior(labels, rng) if hyper.infinite else None
     z = _categorical(state_weights(state, labels, hyper, leave_out=True, candidate=candidate), rng)
     if not hyper.infinite:
-        state = replace(state, z=z)
+        return replace(state, z=z)
+    opened = z == state.n_states
+    state = replace(state, z=np.where(opened, state.z, z))
+    return add_state(state, opened, rng) if opened.any() else state
+
+
+def sequential_states(state: LayerState, labels: np.ndarray, hyper: Hyper,
+                      rng: np.random.Generator) -> Iterator[tuple[LayerState, np.ndarray]]:
+    """The exact sampler: nodes in index order, each removed from its restaurant's counts, its state drawn with
+    p(z_u = k) ∝ (n_{j_u k}^{−u} + α β_k) f(x_u | θ_k), and added back before the next node. iCGMM: a last option
+    is a new state whose θ is a fresh prior draw for each node (Neal's algorithm 8 with one auxiliary state); taking
+    it splits β_u with Beta(1, γ) at once, so the next node sees the new state. States emptied during the sweep keep
+    their β until the sweep's end (``remove_empty``), as in the batch sweep.
+
+    Yields, after each node, the state and the running n_{jk} (J × K) it was drawn with; both hold live arrays,
+    valid until the next step. The last yield is the swept state."""
+    z, counts, beta, theta = state.z.copy(), state.counts(), state.beta.copy(), state.theta
+    log_likelihood = hyper.emission.log_likelihood(theta, labels)  # θ is fixed during the sweep
+    # one prior draw per node (a prior draw is a posterior draw given no nodes)
+    candidates = hyper.emission.sample_posterior(np.zeros(0, dtype=np.int64), labels[:0], len(labels), rng) \
+        if hyper.infinite else None
+    for u, j in enumerate(state.restaurant):
+        k = theta.shape[0]
+        counts[j, z[u]] -= 1
+        prior = beta[:k] if hyper.infinite else np.full(k, 1.0 / k)
+        log_weights = np.log(counts[j] + state.alpha * prior) + log_likelihood[u]
+        if hyper.infinite and k < hyper.states:
+            new = np.log(state.alpha * beta[-1]) + hyper.emission.log_likelihood(candidates[u:u + 1], labels[u:u + 1])
+            log_weights = np.append(log_weights, new)
+        z[u] = _categorical(log_weights[None], rng)[0]
+        if z[u] == k:
+            b = rng.beta(1.0, state.gamma)
+            beta = np.concatenate([beta[:-1], [b * beta[-1], (1 - b) * beta[-1]]])
+            theta = np.concatenate([theta, candidates[u:u + 1]])
+            log_likelihood = np.hstack([log_likelihood,
+                                        hyper.emission.log_likelihood(candidates[u:u + 1], labels)])
+            counts = np.hstack([counts, np.zeros((len(counts), 1), dtype=counts.dtype)])
+        counts[j, z[u]] += 1
+        yield replace(state, z=z, beta=beta, theta=theta), counts
+
+
+def resample_concentrations(state: LayerState, hyper: Hyper, rng: np.random.Generator) -> LayerState:
+    """iCGMM after the states: drop empty states, draw the tables, β ~ Dir(m_{·1}, …, m_{·K}, γ), then α and γ
+    unless fixed."""
+    state = remove_empty(state)
+    counts = state.counts()
+    tables = sample_tables(counts, state.alpha * state.beta[:-1], rng)
+    per_dish = np.maximum(tables.sum(axis=0), 1)  # a used dish has at least one table
+    beta = rng.dirichlet(np.concatenate([per_dish, [state.gamma]]))
+    alpha = state.alpha if hyper.alpha is not None else resample_alpha(
+        state.alpha, counts.sum(axis=1), int(per_dish.sum()), hyper, rng)
+    gamma = state.gamma if hyper.gamma is not None else resample_gamma(
+        state.gamma, state.n_states, int(per_dish.sum()), hyper, rng)
+    return replace(state, beta=beta, alpha=alpha, gamma=gamma)
+
+
+def sweep(state: LayerState, labels: np.ndarray, hyper: Hyper, rng: np.random.Generator) -> LayerState:
+    """One Gibbs sweep: the states (batch or sequential), then for iCGMM empty states, tables, β, α and γ; then θ
+    from its posterior."""
+    if hyper.sampler == "sequential":
+        for state, _ in sequential_states(state, labels, hyper, rng):
+            pass  # each step's state replaces the last; the final one is the swept state
     else:
-        opened = z == state.n_states
-        state = replace(state, z=np.where(opened, state.z, z))
-        if opened.any():
-            state = add_state(state, opened, rng)
-        state = remove_empty(state)
-        counts = state.counts()
-        tables = sample_tables(counts, state.alpha * state.beta[:-1], rng)
-        per_dish = np.maximum(tables.sum(axis=0), 1)  # a used dish has at least one table
-        beta = rng.dirichlet(np.concatenate([per_dish, [state.gamma]]))
-        alpha = state.alpha if hyper.alpha is not None else resample_alpha(
-            state.alpha, counts.sum(axis=1), int(per_dish.sum()), hyper, rng)
-        gamma = state.gamma if hyper.gamma is not None else resample_gamma(
-            state.gamma, state.n_states, int(per_dish.sum()), hyper, rng)
-        state = replace(state, beta=beta, alpha=alpha, gamma=gamma)
+        state = batch_states(state, labels, hyper, rng)
+    if hyper.infinite:
+        state = resample_concentrations(state, hyper, rng)
     return replace(state, theta=hyper.emission.sample_posterior(state.z, labels, state.n_states, rng))
 
 

@@ -18,14 +18,25 @@ def _pool(membership: sp.csr_matrix, node_features: np.ndarray, pooling: Pooling
     return np.asarray(pooled)
 
 
+def unigram_features(posterior: np.ndarray, membership: sp.csr_matrix, pooling: Pooling) -> np.ndarray:
+    """G × C: pool(post_u)."""
+    return _pool(membership, posterior, pooling)
+
+
+def bigram_features(posterior: np.ndarray, adjacency: sp.csr_matrix, membership: sp.csr_matrix,
+                    pooling: Pooling) -> np.ndarray:
+    """G × C²: pool(post_u ⊗ Σ_{v ∈ N(u)} post_v)."""
+    neighbours = adjacency @ posterior
+    pairs = (posterior[:, :, None] * neighbours[:, None, :]).reshape(len(posterior), -1)
+    return _pool(membership, pairs, pooling)
+
+
 def layer_embedding(posterior: np.ndarray, adjacency: sp.csr_matrix, membership: sp.csr_matrix, bigram: bool,
                     pooling: Pooling) -> np.ndarray:
     """G × C (unigram) or G × (C + C²) (unigram then bigram) features of one layer."""
-    parts = [_pool(membership, posterior, pooling)]
+    parts = [unigram_features(posterior, membership, pooling)]
     if bigram:
-        neighbours = adjacency @ posterior
-        pairs = (posterior[:, :, None] * neighbours[:, None, :]).reshape(len(posterior), -1)
-        parts.append(_pool(membership, pairs, pooling))
+        parts.append(bigram_features(posterior, adjacency, membership, pooling))
     return np.hstack(parts)
 
 

@@ -3,16 +3,18 @@ import pytest
 from pydantic import ValidationError
 
 from spotlab.tasks.graph.cgmm import (LayerState, add_state, fit_layers, initial_state, remove_empty, resample_alpha,
-                                      resample_gamma, sample_tables, sweep)
+                                      resample_gamma, sample_tables, sequential_states, sweep)
 from spotlab.tasks.graph.config import CGMMConfig, ICGMMConfig
 from spotlab.tasks.graph.data import sbm_pair, typed_graphs
 from spotlab.tasks.graph.studies import occupied_states
 
 
-def test_layer_one_finds_the_three_latent_types_within_100_sweeps():
+@pytest.mark.parametrize("sampler", ["batch", "sequential"])
+def test_layer_one_finds_the_three_latent_types_within_100_sweeps(sampler):
     graphs = typed_graphs(n_graphs=20, nodes=30, n_types=3, symbols_per_type=2, draws=5, label_noise=0.05,
                           degree=3.0, seed=3)
-    layer = fit_layers(graphs.adjacency, graphs.labels, ICGMMConfig().hyper(), layers=1, sweeps=100, seed=0)[0]
+    layer = fit_layers(graphs.adjacency, graphs.labels, ICGMMConfig(sampler=sampler).hyper(), layers=1, sweeps=100,
+                       seed=0)[0]
     assert occupied_states(layer.state.z, 0.02) == 3
     assert layer.state.n_states <= 6
     # the found states are the types: each type's nodes sit (almost) all in one state
@@ -36,6 +38,45 @@ def test_counts_and_beta_stay_consistent_after_every_sweep(model):
         np.testing.assert_allclose(state.theta.sum(axis=1), 1.0)
         if model.hyper().infinite:
             assert (counts.sum(axis=0) > 0).all()  # empty states were removed
+
+
+@pytest.mark.parametrize("model", [ICGMMConfig(initial_states=1, sampler="sequential"),
+                                   CGMMConfig(states=4, sampler="sequential")])
+def test_sequential_counts_stay_consistent_after_every_node(model):
+    graphs = typed_graphs(n_graphs=4, nodes=15, n_types=3, symbols_per_type=2, draws=5, label_noise=0.05,
+                          degree=3.0, seed=0)
+    rng = np.random.default_rng(0)
+    restaurant = rng.integers(2, size=len(graphs.graph))
+    state = initial_state(restaurant, 2, graphs.labels, model.hyper(), rng)
+    per_restaurant, most_states = np.bincount(restaurant), state.n_states
+    for _ in range(3):
+        before = state.z.copy()
+        for u, (step, counts) in enumerate(sequential_states(state, graphs.labels, model.hyper(), rng)):
+            np.testing.assert_array_equal(counts, step.counts())  # the running counts are the recount
+            np.testing.assert_array_equal(counts.sum(axis=1), per_restaurant)
+            assert step.beta.sum() == pytest.approx(1.0) and len(step.beta) == step.n_states + model.hyper().infinite
+            assert (step.z[u + 1:] == before[u + 1:]).all()  # later nodes wait their turn
+            most_states = max(most_states, step.n_states)
+        state = sweep(state, graphs.labels, model.hyper(), rng)
+    # iCGMM starting from one state must open new ones node by node; CGMM never changes its number
+    assert most_states > 1 if model.hyper().infinite else most_states == 4
+
+
+@pytest.mark.parametrize("sampler", ["batch", "sequential"])
+def test_sequential_nodes_see_the_states_chosen_before_them(sampler):
+    """Two nodes, two states with equal emissions, p(z_u = k) ∝ n_k^{−u} + α / 2 with α = 0.1. Sequentially node 1
+    sees node 0's new state and joins it (p = 1.05 / 1.1); the batch sweep shows it node 0's old state instead."""
+    hyper = CGMMConfig(states=2, alpha=0.1, sampler=sampler).hyper()
+    state = LayerState(restaurant=np.zeros(2, dtype=np.int64), z=np.array([0, 1]), beta=np.full(2, 0.5),
+                       theta=np.full((2, 1), 1.0), alpha=0.1, gamma=1.0, n_restaurants=1)
+    labels = np.ones((2, 1))
+    draws = np.array([sweep(state, labels, hyper, np.random.default_rng(s)).z for s in range(1000)])
+    assert np.mean(draws[:, 0] == 1) == pytest.approx(1.05 / 1.1, abs=0.03)  # node 0 joins node 1's state
+    together = np.mean(draws[:, 0] == draws[:, 1])
+    if sampler == "sequential":
+        assert together == pytest.approx(1.05 / 1.1, abs=0.03)
+    else:  # P(z_0 = 1) P(z_1 = 1) + P(z_0 = 0) P(z_1 = 0), node 1 drawn against z_0 = 0
+        assert together == pytest.approx(2 * (1.05 / 1.1) * (0.05 / 1.1), abs=0.03)
 
 
 def _hand_state() -> LayerState:

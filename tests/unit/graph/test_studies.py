@@ -18,6 +18,9 @@ def test_tiny_study_reports_every_claim_with_a_verdict():
     assert all(c.verdict in ("pass", "fail") for c in report.claims)
     assert "search 1 vs 2" in report.claims[-1].measured
     assert sum(row["setting"].startswith("CGMM") for row in report.table) == 2
+    assert [row["setting"] for row in report.table if row["check"] == "states found"] == [
+        "3 true types, batch sampler", "3 true types, sequential sampler"]
+    assert set(report.claims[0].measured) == {"batch", "sequential"}
 
 
 def test_missing_tu_data_names_the_expected_files(tmp_path):
