@@ -54,14 +54,17 @@ class HessianOperator:
         """``values`` (flat, any dtype) on the parameters' device and dtype."""
         return values.to(self.params[0])
 
-    def __call__(self, vector: torch.Tensor) -> torch.Tensor:
+    def __call__(self, vector: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """H·vector, written into ``out`` when given (a reused buffer: no fresh allocation of the flat product)."""
         pieces = [piece.view_as(p) for piece, p in zip(vector.split(self.sizes), self.params)]
-        product = None
+        product = torch.empty_like(vector) if out is None else out
         with torch.enable_grad():
-            for gradients in self.gradients:
-                flat = torch.cat([h.reshape(-1) for h in torch.autograd.grad(
-                    gradients, self.params, grad_outputs=pieces, retain_graph=True)])
-                product = flat if product is None else product.add_(flat)
+            for index, gradients in enumerate(self.gradients):
+                parts = torch.autograd.grad(gradients, self.params, grad_outputs=pieces, retain_graph=True)
+                if index == 0:
+                    torch.cat([h.reshape(-1) for h in parts], out=product)
+                else:
+                    product.add_(torch.cat([h.reshape(-1) for h in parts]))
         return product
 
 
@@ -84,11 +87,12 @@ def _converged(history: list[float], tol: float) -> bool:
 def _power_iteration(hessian: HessianOperator, vector: torch.Tensor, iterations: int, tol: float) -> list[float]:
     """Rayleigh quotients of power iteration (PyHessian's algorithm)."""
     history: list[float] = []
+    product = torch.empty_like(vector)
     for _ in range(iterations):
-        vector = vector / vector.norm()
-        product = hessian(vector)
+        vector = vector.div_(vector.norm())
+        hessian(vector, out=product)
         history.append(float(torch.dot(vector, product)))
-        vector = product
+        vector, product = product, vector  # two buffers, swapped
         if _converged(history, tol):
             break
     return history
@@ -102,9 +106,9 @@ def _lanczos(hessian: HessianOperator, vector: torch.Tensor, iterations: int, to
     betas: list[float] = []
     history: list[float] = []
     vector = vector / vector.norm()
-    previous, beta = torch.zeros_like(vector), 0.0
+    previous, w, beta = torch.zeros_like(vector), torch.empty_like(vector), 0.0  # three buffers, rotated
     for _ in range(iterations):
-        w = hessian(vector)
+        hessian(vector, out=w)
         alpha = float(torch.dot(vector, w))
         w.sub_(vector, alpha=alpha).sub_(previous, alpha=beta)
         alphas.append(alpha)
@@ -115,7 +119,7 @@ def _lanczos(hessian: HessianOperator, vector: torch.Tensor, iterations: int, to
         if beta * abs(ritz_vectors[-1, top]) <= tol * abs(history[-1]) or _converged(history, tol):
             break
         betas.append(beta)
-        previous, vector = vector, w.div_(beta)
+        previous, vector, w = vector, w.div_(beta), previous
     return history
 
 
