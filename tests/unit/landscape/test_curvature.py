@@ -36,17 +36,18 @@ def exact_hessian(x: torch.Tensor) -> np.ndarray:
 def test_hessian_vector_product_is_exact_and_chunking_does_not_matter():
     x, y = data()
     model = linear_regression(x)
-    v = [torch.randn(1, 5)]
-    whole = hessian_vector_product(model, mse, [(x, y)], v)[0]
-    chunks = hessian_vector_product(model, mse, [(x[:13], y[:13]), (x[13:], y[13:])], v)[0]
-    expected = torch.as_tensor(exact_hessian(x)).float() @ v[0][0]
-    torch.testing.assert_close(whole[0], expected, rtol=1e-5, atol=1e-5)
+    v = torch.randn(5)
+    whole = hessian_vector_product(model, mse, [(x, y)], v)
+    chunks = hessian_vector_product(model, mse, [(x[:13], y[:13]), (x[13:], y[13:])], v)
+    expected = torch.as_tensor(exact_hessian(x)).float() @ v
+    torch.testing.assert_close(whole, expected, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(chunks, whole, rtol=1e-5, atol=1e-5)
 
 
-def test_power_iteration_finds_the_top_eigenvalue():
+@pytest.mark.parametrize("method", ["lanczos", "power"])
+def test_power_iteration_and_lanczos_find_the_top_eigenvalue(method):
     x, y = data()
-    eigen = top_eigenvalue(linear_regression(x), mse, [(x, y)], iterations=500, tol=1e-7)
+    eigen = top_eigenvalue(linear_regression(x), mse, [(x, y)], iterations=500, tol=1e-7, method=method)
     assert eigen.value == pytest.approx(np.linalg.eigvalsh(exact_hessian(x)).max(), rel=1e-4)
     assert eigen.iterations == len(eigen.history) < 500
 
@@ -113,10 +114,66 @@ def test_default_stopping_rule_does_not_stop_short_when_the_top_eigenvalues_are_
     x, y = close_top_eigenvalues_problem()
     exact = np.linalg.eigvalsh(exact_hessian(x)).max()
     assert exact == pytest.approx(1.0, rel=1e-5)
-    loose = top_eigenvalue(linear_regression(x), mse, [(x, y)], iterations=1000, tol=1e-3)
+    loose = top_eigenvalue(linear_regression(x), mse, [(x, y)], iterations=1000, tol=1e-3, method="power")
     assert abs(loose.value - exact) > 1e-4 * exact  # the old study setting stops short here
-    run = HessianConfig(trace_samples=0).run(linear_regression(x), x, y, "regression", seed=0)
-    assert run.summary["top_eigenvalue"] == pytest.approx(exact, rel=1e-4)
+    for method in ("lanczos", "power"):
+        run = HessianConfig(trace_samples=0, method=method).run(linear_regression(x), x, y, "regression", seed=0)
+        assert run.summary["top_eigenvalue"] == pytest.approx(exact, rel=1e-4)
+
+
+def test_lanczos_needs_fewer_products_than_power_iteration_when_the_top_eigenvalues_are_close():
+    x, y = close_top_eigenvalues_problem()
+    exact = np.linalg.eigvalsh(exact_hessian(x)).max()
+    power = top_eigenvalue(linear_regression(x), mse, [(x, y)], iterations=1000, tol=1e-6, method="power")
+    lanczos = top_eigenvalue(linear_regression(x), mse, [(x, y)], iterations=1000, tol=1e-6, method="lanczos")
+    assert lanczos.value == pytest.approx(exact, rel=1e-5)
+    # five distinct eigenvalues: the Krylov space is invariant after at most five products
+    assert lanczos.iterations <= 5 < power.iterations
+
+
+class SmallNet(nn.Module):
+    """Nonlinear (tanh), with a BatchNorm layer whose running statistics are not the batch's, so eval mode matters."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden, self.norm, self.out = nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 3)
+        self.norm.running_mean.fill_(0.3)
+        self.norm.running_var.fill_(2.0)
+
+    def forward(self, x):
+        return self.out(torch.tanh(self.norm(self.hidden(x))))
+
+
+def dense_hessian(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The full Hessian of the eval-mode mean cross-entropy in the weights, by torch.autograd.functional.hessian."""
+    names = [name for name, _ in model.named_parameters()]
+    shapes = [p.shape for p in model.parameters()]
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+    def loss(weights: torch.Tensor) -> torch.Tensor:
+        pieces = [piece.view(shape) for piece, shape in zip(weights.split([s.numel() for s in shapes]), shapes)]
+        return F.cross_entropy(torch.func.functional_call(model, dict(zip(names, pieces)), (x,)), y)
+
+    model.eval()
+    return torch.autograd.functional.hessian(loss, flat)
+
+
+@pytest.mark.parametrize("method", ["lanczos", "power"])
+def test_top_eigenvalue_and_trace_of_a_small_network_match_its_dense_hessian(method):
+    torch.manual_seed(0)
+    model = SmallNet().double()
+    x, y = torch.randn(24, 3, dtype=torch.float64), torch.randint(0, 3, (24,))
+    hessian = dense_hessian(model, x, y)
+    eigenvalues = torch.linalg.eigvalsh(hessian)
+    exact = float(eigenvalues[eigenvalues.abs().argmax()])
+    model.train()  # the operator must evaluate in eval mode anyway
+    eigen = top_eigenvalue(model, F.cross_entropy, [(x[:10], y[:10]), (x[10:], y[10:])], iterations=1000,
+                           tol=1e-12, method=method)
+    assert eigen.value == pytest.approx(exact, rel=1e-6)
+    assert model.training  # the caller's mode is restored
+    v = torch.randn(len(eigenvalues), dtype=torch.float64)
+    torch.testing.assert_close(hessian_vector_product(model, F.cross_entropy, [(x, y)], v),
+                               hessian @ v)
 
 
 def test_the_first_order_graph_is_built_once_per_batch():
