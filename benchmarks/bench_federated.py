@@ -12,26 +12,16 @@ here). One thread, median of ``--repeat`` runs after one warm-up.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+
+from timing import median_seconds
 
 from spotlab.models.mlp import MLPConfig
 from spotlab.models.registry import build_model
 from spotlab.tasks.data.config import DataConfig
 from spotlab.tasks.data.datasets import prepare
 from spotlab.tasks.federated.jacobians import per_sample_jacobians, per_sample_jacobians_loop
-
-
-def median_seconds(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main() -> None:

@@ -13,14 +13,14 @@ of our svds of the degree-normalised biadjacency matrix. One thread, median of `
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from scipy.sparse.csgraph import laplacian
 from scipy.sparse.linalg import eigsh
+
+from timing import median_seconds
 
 from spotlab.models.registry import build_model
 from spotlab.models.resnet import ResNet18Config
@@ -48,15 +48,6 @@ def laplacian_eigsh_lambda2(biadjacency: sp.csr_matrix) -> float:
     return float(np.sort(values)[1])
 
 
-def median_seconds(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
@@ -70,14 +61,14 @@ def main() -> None:
     edges = sum(int(m.sum()) for m in masks.values())
     print(f"ResNet-18: {len(masks)} masked layers, {edges:,} edges kept of {sum(m.numel() for m in masks.values()):,}")
 
-    sparse_full = median_seconds(lambda: analyse_layers(model, masks), args.repeat)
+    sparse_full = median_seconds(lambda: analyse_layers(model, masks), args.repeat, warmup=False)
     name = max(masks, key=lambda n: masks[n].numel())
     mask, weight = masks[name].numpy(), model.get_submodule(name).weight.detach().numpy()
-    sparse_layer = median_seconds(lambda: layer_spectrum(name, mask, weight), args.repeat)
-    dense_layer = median_seconds(lambda: dense_analysis(mask, weight), args.repeat)
+    sparse_layer = median_seconds(lambda: layer_spectrum(name, mask, weight), args.repeat, warmup=False)
+    dense_layer = median_seconds(lambda: dense_analysis(mask, weight), args.repeat, warmup=False)
     biadjacency = connected_part(mask)[0]
-    ours = median_seconds(lambda: normalized_lambda2(biadjacency), args.repeat)
-    textbook = median_seconds(lambda: laplacian_eigsh_lambda2(biadjacency), args.repeat)
+    ours = median_seconds(lambda: normalized_lambda2(biadjacency), args.repeat, warmup=False)
+    textbook = median_seconds(lambda: laplacian_eigsh_lambda2(biadjacency), args.repeat, warmup=False)
     assert abs(normalized_lambda2(biadjacency) - laplacian_eigsh_lambda2(biadjacency)) < 1e-6
     print(f"full analysis, sparse solvers: {sparse_full:.2f} s (median of {args.repeat})")
     print(f"largest layer λ2: svds of D^-1/2 M D^-1/2 {ours:.3f} s, eigsh of the Laplacian {textbook:.3f} s")
