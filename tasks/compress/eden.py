@@ -176,17 +176,17 @@ class Eden(Compressor):
         if self.bits < 1:
             x = x[seeded_mask(n, self.bits, seed, SUBSAMPLE, x.device)] / self.bits
         sizes = chunk_sizes(x.numel(), self.split)
-        if self._kernel_applies(x.device, self.bits):
+        if self._kernel_applies(x.device, n, self.bits):
             tensors = _compress_kernel(x.contiguous(), sizes, seed, int(max(self.bits, 1.0)))
         else:
             tensors = self._compress_torch(x, sizes, seed)
         return Payload(tensors=tensors, numel=n, meta={"seed": seed, "bits": self.bits})
 
-    def _kernel_applies(self, device: torch.device, bits: float, decoding: bool = False) -> bool:
-        """The fused CPU kernel covers whole bits (or sub-sampling to 1 bit); fractional bits and simulated packet
-        loss (when decoding) take the torch path."""
-        return (self.kernel and device.type == "cpu" and (bits < 1 or bits == int(bits))
-                and not (decoding and self.packet_loss > 0))
+    def _kernel_applies(self, device: torch.device, numel: int, bits: float, decoding: bool = False) -> bool:
+        """The fused CPU kernel covers long inputs with whole bits (or sub-sampling to 1 bit); short inputs,
+        fractional bits and simulated packet loss (when decoding) take the torch path."""
+        return (self.kernel and device.type == "cpu" and numel >= eden_kernel.MIN_NUMEL
+                and (bits < 1 or bits == int(bits)) and not (decoding and self.packet_loss > 0))
 
     def _compress_torch(self, x: torch.Tensor, sizes: list[int], seed: int) -> list[torch.Tensor]:
         """The reference path (any device, every option): the kernel's bytes are checked against these."""
@@ -227,7 +227,7 @@ class Eden(Compressor):
         sizes = chunk_sizes(kept, self.split)
         if not sizes:
             return torch.zeros(n, dtype=torch.float32, device=device)
-        if self._kernel_applies(device, bits, decoding=True):
+        if self._kernel_applies(device, n, bits, decoding=True):
             out = _decompress_kernel(packed[0], scales, sizes, seed, int(max(bits, 1.0)))[:kept]
         else:
             out = self._decompress_torch(packed, scales, sizes, seed, bits)[:kept]

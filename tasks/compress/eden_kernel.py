@@ -12,8 +12,8 @@ Bit-exactness holds because every float operation is the torch path's, in the sa
 - packing writes ``bitpack.pack``'s layout (8 rows of m = piece/8 values, b byte planes), one SLICE piece at a time.
 Loops index through array views from 0 (numba then drops its negative-index checks and LLVM vectorises them).
 
-The kernel covers CPU tensors with a whole number of bits per coordinate (or sub-sampling, sent with 1 bit) and,
-when decoding, no simulated packet loss; ``eden.py`` keeps the torch path for the rest (and when numba is missing).
+The kernel covers CPU tensors of at least ``MIN_NUMEL`` coordinates with a whole number of bits per coordinate (or
+sub-sampling, sent with 1 bit) and, when decoding, no simulated packet loss; ``eden.py`` keeps the torch path for the rest (and when numba is missing).
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ except ImportError:  # the torch path serves everything then
 from spotlab.tasks.compress.summation import LANES
 
 AVAILABLE = njit is not None
+# Shorter inputs take the torch path: it needs about a millisecond there, while the kernel's first call in a fresh
+# environment pays numba's one-off compile (tens of seconds to minutes on a loaded 2-core machine; cached on disk
+# afterwards), which small jobs and unit tests of other families should not pay.
+MIN_NUMEL = 2**15
 BLOCK_BITS = 12  # 2^12 floats = 16 KiB: the low levels of a block run in L1
 STRIP_FLOATS = 2**15  # a strip of columns gathered for the high levels fills 128 KiB (L2)
 MIN_STRIP = 16  # at least one 64-byte line per row
