@@ -177,7 +177,7 @@ class Eden(Compressor):
             x = x[seeded_mask(n, self.bits, seed, SUBSAMPLE, x.device)] / self.bits
         sizes = chunk_sizes(x.numel(), self.split)
         if self._kernel_applies(x.device, n, self.bits):
-            tensors = _compress_kernel(x.contiguous(), sizes, seed, int(max(self.bits, 1.0)))
+            tensors = _compress_kernel(x.detach().contiguous(), sizes, seed, int(max(self.bits, 1.0)))
         else:
             tensors = self._compress_torch(x, sizes, seed)
         return Payload(tensors=tensors, numel=n, meta={"seed": seed, "bits": self.bits})
@@ -303,7 +303,7 @@ def _decompress_kernel(packed: torch.Tensor, scales: torch.Tensor, sizes: list[i
     total_size = sum(sizes)
     words = sign_words(total_size, seed).numpy().view(np.uint32)
     result = torch.empty(total_size, dtype=torch.float32)
-    source, out = packed.numpy(), result.numpy()
+    source, out = packed.detach().contiguous().numpy(), result.numpy()
     start = offset = 0
     for c, size in enumerate(sizes):
         nbytes = packed_bytes(min(size, SLICE), bits) * -(-size // SLICE)

@@ -76,3 +76,21 @@ def test_compress_leaves_the_input_alone_and_reuses_its_scratch_across_sizes():
     compressor.compress(small, 0)  # a shorter call in between must not disturb a later long one
     assert torch.equal(big, before)
     assert torch.equal(compressor.decompress(compressor.compress(big, 0)), first)
+
+
+def test_inputs_shorter_than_min_numel_take_the_torch_path(monkeypatch):
+    monkeypatch.setattr(eden_kernel, "MIN_NUMEL", 2**15)
+    calls = []
+    rotate = eden_kernel.rotate
+    monkeypatch.setattr(eden_kernel, "rotate", lambda *args: calls.append(args) or rotate(*args))
+    compressor = EdenConfig(bits=1).build()
+    compressor.compress(torch.randn(2**15 - 1), 0)
+    assert not calls
+    compressor.compress(torch.randn(2**15), 0)
+    assert calls
+
+
+def test_inputs_that_require_grad_are_read_without_their_graph():
+    x = torch.randn(5000, requires_grad=True)
+    kernel, reference, fast, slow = both_paths(EdenConfig(bits=2), x.detach(), seed=2)
+    assert_same_payload(kernel.compress(x, 2), slow)
