@@ -11,6 +11,11 @@ Sender, for a flat x of length n:
 Fractional b mixes the ⌊b⌋- and ⌈b⌉-bit tables by a seeded Bernoulli(frac b) mask over the rotated coordinates (two
 packed streams, one scale per chunk over both). The receiver regenerates signs and masks from the seed; simulated
 packet loss drops a seeded fraction p of the rotated coordinates and rescales the rest by 1/(1 − p).
+
+Two implementations, the same bytes and floats: the torch path below (any device, every option; the reference) and
+the fused CPU kernel of ``eden_kernel.py`` (long CPU inputs with whole bits), which ``Eden`` picks when numba is
+installed. Their agreement rests on fixed orders: the radix-2 Hadamard of ``hadamard.py`` and the float64 sums of
+``summation.py``.
 """
 
 from __future__ import annotations
