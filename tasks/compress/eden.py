@@ -11,6 +11,11 @@ Sender, for a flat x of length n:
 Fractional b mixes the ⌊b⌋- and ⌈b⌉-bit tables by a seeded Bernoulli(frac b) mask over the rotated coordinates (two
 packed streams, one scale per chunk over both). The receiver regenerates signs and masks from the seed; simulated
 packet loss drops a seeded fraction p of the rotated coordinates and rescales the rest by 1/(1 − p).
+
+Two implementations, the same bytes and floats: the torch path below (any device, every option; the reference) and
+the fused CPU kernel of ``eden_kernel.py`` (long CPU inputs with whole bits), which ``Eden`` picks when numba is
+installed. Their agreement rests on fixed orders: the radix-2 Hadamard of ``hadamard.py`` and the float64 sums of
+``summation.py``.
 """
 
 from __future__ import annotations
@@ -25,10 +30,12 @@ import torch
 from pydantic import Field
 
 from spotlab.models.config import ConfigModel
+from spotlab.tasks.compress import eden_kernel
 from spotlab.tasks.compress.base import Compressor, Payload, derive_seed, generator
 from spotlab.tasks.compress.bitpack import pack, packed_bytes, unpack
 from spotlab.tasks.compress.hadamard import fwht
 from spotlab.tasks.compress.lloyd_max import lloyd_max
+from spotlab.tasks.compress.summation import row_tree, total
 
 # Independent random streams derived from one payload seed.
 ROTATION, SUBSAMPLE, MIX, LOSS = 1, 2, 3, 4
@@ -53,18 +60,24 @@ class Table:
     half_width: float  # T
     cell: float  # cell width
 
-    def quantize(self, h: torch.Tensor, norm: float) -> tuple[torch.Tensor, float]:
-        """Bucket of each z = h / norm and ⟨levels[bucket], h⟩ (the unbiased scale's denominator), summed in float64:
-        a float32 sum over millions of coordinates is off by ~1e-4 relative, which biases the scale by as much."""
+    def quantize(self, h: torch.Tensor, norm: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bucket of each z = h / norm, and the lanes of ⟨levels[bucket], h⟩ (the unbiased scale's denominator) as
+        ``summation.row_tree`` of the exact float64 products: a float32 sum over millions of coordinates is off by
+        ~1e-4 relative, which biases the scale by as much, and a fixed order keeps the kernel's bytes identical."""
         if norm == 0:
-            return torch.zeros(h.numel(), dtype=torch.int32, device=h.device), 0.0
-        if self.bits == 1:  # the bucket is the sign, and ⟨±c, h⟩ = c·‖h‖₁: two passes instead of eight
-            return torch.gt(h, 0), float(self.levels[1]) * float(h.abs().sum(dtype=torch.float64))
-        cells = self.lut.numel()
-        position = h.mul(1.0 / (self.cell * norm)).add_(self.half_width / self.cell).clamp_(0, cells - 1)
-        idx = self.lut.index_select(0, position.to(torch.int32))
-        idx.add_(torch.gt(h, (self.upper * norm).index_select(0, idx)))
-        return idx, float(torch.sum(self.levels.index_select(0, idx) * h, dtype=torch.float64))
+            return torch.zeros(h.numel(), dtype=torch.int32, device=h.device), row_tree(h.new_zeros(0, dtype=torch.float64))
+        if self.bits == 1:  # the bucket is the sign
+            idx = torch.gt(h, 0).to(torch.int32)
+        else:
+            cells = self.lut.numel()
+            position = h.mul(1.0 / (self.cell * norm)).add_(self.half_width / self.cell).clamp_(0, cells - 1)
+            idx = self.lut.index_select(0, position.to(torch.int32))
+            idx.add_(torch.gt(h, self.thresholds(norm).index_select(0, idx)))
+        return idx, row_tree(self.levels.double().index_select(0, idx) * h.double())
+
+    def thresholds(self, norm: float) -> torch.Tensor:
+        """Bucket boundaries on the scale of h (float32, the kernel compares with the same numbers)."""
+        return self.upper * norm
 
 
 @functools.lru_cache(maxsize=None)
@@ -100,17 +113,24 @@ def chunk_sizes(n: int, split: str) -> list[int]:
     return digits + ([1 << (remainder - 1).bit_length()] if remainder else [])
 
 
+def sign_words(n: int, seed: int) -> torch.Tensor:
+    """The ⌈n/32⌉ random int32 words behind the signs of n coordinates (CPU): bit j of word i is coordinate j·W + i's
+    sign, W = ⌈n/32⌉."""
+    width = -(-n // 32)
+    return torch.randint(-(2**31), 2**31, (width,), dtype=torch.int32, generator=generator(derive_seed(seed, ROTATION)))
+
+
 def flip_signs(x: torch.Tensor, seed: int) -> torch.Tensor:
     """diag(s)·x for the seeded Rademacher s, as a new tensor: an XOR of the float sign bit.
 
-    One random 32-bit word feeds 32 coordinates (bit j of word i → coordinate j·W + i, W = ⌈n/32⌉), so drawing is
-    n/32 values, and the masks are expanded a few rows of W at a time (at most ``SLICE`` elements).
+    One random 32-bit word feeds 32 coordinates (``sign_words``), so drawing is n/32 values, and the masks are
+    expanded a few rows of W at a time (at most ``SLICE`` elements).
     """
     n = x.numel()
     if n == 0:
         return torch.empty_like(x)
-    width = -(-n // 32)
-    words = torch.randint(-(2**31), 2**31, (width,), dtype=torch.int32, generator=generator(derive_seed(seed, ROTATION)))
+    words = sign_words(n, seed)
+    width = words.numel()
     words = words.to(x.device).unsqueeze(0)
     out = torch.empty_like(x)
     source, target = x.view(torch.int32), out.view(torch.int32)
@@ -152,6 +172,7 @@ class Eden(Compressor):
         self.packet_loss = packet_loss
         self.shared_rotation = shared_rotation
         self.worker = worker
+        self.kernel = eden_kernel.AVAILABLE  # False: the torch path everywhere (the reference the tests compare with)
 
     def compress(self, flat: torch.Tensor, seed: int) -> Payload:
         seed = seed if self.shared_rotation else derive_seed(seed, self.worker)
@@ -160,30 +181,47 @@ class Eden(Compressor):
         if self.bits < 1:
             x = x[seeded_mask(n, self.bits, seed, SUBSAMPLE, x.device)] / self.bits
         sizes = chunk_sizes(x.numel(), self.split)
-        total = sum(sizes)
-        if total > x.numel():
-            x = torch.nn.functional.pad(x, (0, total - x.numel()))
+        if self._kernel_applies(x.device, n, self.bits):
+            tensors = _compress_kernel(x.detach().contiguous(), sizes, seed, int(max(self.bits, 1.0)))
+        else:
+            tensors = self._compress_torch(x, sizes, seed)
+        return Payload(tensors=tensors, numel=n, meta={"seed": seed, "bits": self.bits})
+
+    def _kernel_applies(self, device: torch.device, numel: int, bits: float, decoding: bool = False) -> bool:
+        """The fused CPU kernel covers long inputs with whole bits (or sub-sampling to 1 bit); short inputs,
+        fractional bits and simulated packet loss (when decoding) take the torch path."""
+        return (self.kernel and device.type == "cpu" and numel >= eden_kernel.MIN_NUMEL
+                and (bits < 1 or bits == int(bits)) and not (decoding and self.packet_loss > 0))
+
+    def _compress_torch(self, x: torch.Tensor, sizes: list[int], seed: int) -> list[torch.Tensor]:
+        """The reference path (any device, every option): the kernel's bytes are checked against these."""
+        total_size = sum(sizes)
+        if total_size > x.numel():
+            x = torch.nn.functional.pad(x, (0, total_size - x.numel()))
         x = flip_signs(x.contiguous(), seed)
-        streams = _streams(max(self.bits, 1.0), total, seed, x.device)
+        streams = _streams(max(self.bits, 1.0), total_size, seed, x.device)
         packed: list[list[torch.Tensor]] = [[] for _ in streams]
         scales = torch.zeros(len(sizes))
         start = 0
         for c, size in enumerate(sizes):
             chunk = x[start : start + size]
-            norm = float(torch.linalg.vector_norm(chunk, dtype=torch.float64))  # float64: see Table.quantize
+            # float64 squares (exact) summed in summation's order: see Table.quantize
+            norm = math.sqrt(total([row_tree(piece.double().square()) for piece in chunk.split(SLICE)]))
             h = fwht(chunk, overwrite_x=True)  # x is this call's own sign-flipped copy
-            dot = 0.0
+            dots = []
             for lo in range(0, size, SLICE):
                 piece = h[lo : lo + SLICE]
+                lanes = []
                 for (tab, where), out in zip(streams, packed):
                     selected = piece if where is None else piece[where[start + lo : start + lo + piece.numel()]]
-                    idx, part_dot = tab.quantize(selected, norm)
-                    dot += part_dot
+                    idx, part = tab.quantize(selected, norm)
+                    lanes.append(part)
                     out.append(pack(idx, tab.bits))
+                dots.append(sum(lanes[1:], lanes[0]))
+            dot = total(dots)
             scales[c] = norm * norm / dot if dot > 0 else 0.0
             start += size
-        tensors = [_joined(p) for p in packed]
-        return Payload(tensors=[*tensors, scales.to(x.device)], numel=n, meta={"seed": seed, "bits": self.bits})
+        return [*(_joined(p) for p in packed), scales.to(x.device)]
 
     def decompress(self, payload: Payload) -> torch.Tensor:
         seed, bits, n = payload.meta["seed"], payload.meta["bits"], payload.numel
@@ -192,12 +230,25 @@ class Eden(Compressor):
         keep = seeded_mask(n, bits, seed, SUBSAMPLE, device) if bits < 1 else None
         kept = int(keep.sum()) if keep is not None else n
         sizes = chunk_sizes(kept, self.split)
-        total = sum(sizes)
-        streams = _streams(max(bits, 1.0), total, seed, device)
-        received = (~seeded_mask(total, self.packet_loss, seed, LOSS, device)) if self.packet_loss > 0 else None
-        rescale = 1.0 / (1.0 - self.packet_loss)
-        if total == 0:
+        if not sizes:
             return torch.zeros(n, dtype=torch.float32, device=device)
+        if self._kernel_applies(device, n, bits, decoding=True):
+            out = _decompress_kernel(packed[0], scales, sizes, seed, int(max(bits, 1.0)))[:kept]
+        else:
+            out = self._decompress_torch(packed, scales, sizes, seed, bits)[:kept]
+        if keep is None:
+            return out
+        full = torch.zeros(n, dtype=torch.float32, device=device)
+        full[keep] = out
+        return full
+
+    def _decompress_torch(self, packed: list[torch.Tensor], scales: torch.Tensor, sizes: list[int], seed: int,
+                          bits: float) -> torch.Tensor:
+        device = scales.device
+        total_size = sum(sizes)
+        streams = _streams(max(bits, 1.0), total_size, seed, device)
+        received = (~seeded_mask(total_size, self.packet_loss, seed, LOSS, device)) if self.packet_loss > 0 else None
+        rescale = 1.0 / (1.0 - self.packet_loss)
         rotated = []
         offsets = [0] * len(streams)  # bytes of each packed stream consumed so far
         start = 0
@@ -220,12 +271,52 @@ class Eden(Compressor):
                     piece.mul_(received[span])
             rotated.append(fwht(values, overwrite_x=True))
             start += size
-        out = flip_signs(_joined(rotated), seed)[:kept]
-        if keep is None:
-            return out
-        full = torch.zeros(n, dtype=torch.float32, device=device)
-        full[keep] = out
-        return full
+        return flip_signs(_joined(rotated), seed)
+
+
+def _compress_kernel(x: torch.Tensor, sizes: list[int], seed: int, bits: int) -> list[torch.Tensor]:
+    """``Eden._compress_torch``'s tensors from the fused CPU kernel (one stream of whole bits)."""
+    tab = table(bits, x.device)
+    total_size = sum(sizes)
+    words = sign_words(total_size, seed).numpy().view(np.uint32)
+    packed = torch.empty(sum(packed_bytes(min(size, SLICE), bits) * -(-size // SLICE) for size in sizes),
+                         dtype=torch.uint8)
+    scales = torch.zeros(len(sizes))
+    source, out = x.numpy(), packed.numpy()
+    levels, lut = tab.levels.double().numpy(), tab.lut.numpy()
+    start = offset = 0
+    for c, size in enumerate(sizes):
+        buf = eden_kernel.SCRATCH.take(size)
+        norm = math.sqrt(eden_kernel.rotate(source, start, buf, words, words.size))
+        nbytes = packed_bytes(min(size, SLICE), bits) * -(-size // SLICE)
+        if norm > 0:
+            dot = eden_kernel.quantize_pack(buf, bits, np.float32(1.0 / (tab.cell * norm)),
+                                            np.float32(tab.half_width / tab.cell), lut,
+                                            tab.thresholds(norm).numpy(), levels, out[offset : offset + nbytes])
+            scales[c] = norm * norm / dot if dot > 0 else 0.0
+        else:
+            out[offset : offset + nbytes] = 0
+        start += size
+        offset += nbytes
+    return [packed, scales]
+
+
+def _decompress_kernel(packed: torch.Tensor, scales: torch.Tensor, sizes: list[int], seed: int,
+                       bits: int) -> torch.Tensor:
+    """``Eden._decompress_torch``'s result (padded length) from the fused CPU kernel."""
+    tab = table(bits, scales.device)
+    total_size = sum(sizes)
+    words = sign_words(total_size, seed).numpy().view(np.uint32)
+    result = torch.empty(total_size, dtype=torch.float32)
+    source, out = packed.detach().contiguous().numpy(), result.numpy()
+    start = offset = 0
+    for c, size in enumerate(sizes):
+        nbytes = packed_bytes(min(size, SLICE), bits) * -(-size // SLICE)
+        eden_kernel.dequantize_rotate(source[offset : offset + nbytes], bits, (tab.levels * float(scales[c])).numpy(),
+                                      out[start : start + size], start, words, words.size)
+        start += size
+        offset += nbytes
+    return result
 
 
 class EdenConfig(ConfigModel):
