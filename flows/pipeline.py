@@ -1,4 +1,5 @@
-"""The main pipeline: prep → train → evaluate (→ optional stages), each a cached Prefect task."""
+"""The main pipeline: prep → train → evaluate (→ optional stages), each a cached Prefect task in this process, or
+with ``execution.stages: deployments`` each its own flow run and job (``flows/stage_jobs.py``)."""
 
 from __future__ import annotations
 
@@ -6,24 +7,14 @@ from typing import Any
 
 from prefect import flow
 
-from spotlab.flows.stages import STAGES
-from spotlab.infra.config import ConfigError, PipelineConfig
+from spotlab.flows.stage_jobs import require_stage_deployments, run_stage_job
+from spotlab.flows.stages import STAGES, stage_inputs
+from spotlab.infra.config import PipelineConfig
 from spotlab.infra.identity import config_hash
 from spotlab.infra.orchestration import RunHandle
-from spotlab.infra.runs import ArtifactRef, Run, StageResult, canonical_config, tracked
+from spotlab.infra.runs import Run, StageResult, canonical_config, tracked
 from spotlab.infra.storage import open_store
 from spotlab.tasks.progress import advance
-
-
-def stage_inputs(stage: str, done: dict[str, StageResult]) -> dict[str, ArtifactRef]:
-    inputs = {}
-    for name, (producer, artifact) in STAGES[stage].inputs.items():
-        if producer not in done:
-            if STAGES[stage].inputs_optional:
-                continue
-            raise ConfigError(f"stage {stage!r} needs {producer!r}'s {artifact}; add {producer!r} to stages")
-        inputs[name] = done[producer].artifacts[artifact]
-    return inputs
 
 
 @flow(name="pipeline", validate_parameters=True)
@@ -37,15 +28,21 @@ def pipeline(config: PipelineConfig, force: bool = False, run_id: str | None = N
     handle = RunHandle(store_url=config.storage.url, endpoint_url=config.storage.endpoint_url, run_id=run.run_id)
     done: dict[str, StageResult] = {}
     stages = config.active_stages()
+    as_jobs = config.execution.stages == "deployments"
+    retry = {"retries": config.execution.retries, "retry_delay_seconds": config.execution.retry_delay_s}
     with tracked(store, run.run_id):  # heartbeat while running; completed, or failed with the cause
+        if as_jobs:
+            require_stage_deployments(stages)
         for index, stage in enumerate(stages):
             advance("stage", index, len(stages), stage)
             spec = STAGES[stage]
-            task = spec.task.with_options(
-                retries=config.execution.retries, retry_delay_seconds=config.execution.retry_delay_s
-            )
             section = getattr(config, spec.section)
-            done[stage] = task(handle, section, config.seed, stage_inputs(stage, done), force)
+            if as_jobs:  # the stage's own flow run reads its inputs from the manifest
+                job = run_stage_job.with_options(name=stage, **retry)
+                done[stage] = job(handle, stage, section, config.seed, force, config.execution.stage_resources(stage))
+            else:
+                task = spec.task.with_options(**retry)
+                done[stage] = task(handle, section, config.seed, stage_inputs(stage, done), force)
     advance("stage", len(stages), len(stages), "done")
     return {
         "run_id": run.run_id,

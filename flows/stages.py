@@ -1,9 +1,14 @@
 """The stage registry: each pipeline stage's Prefect task, config section and the inputs it takes from earlier
-stages (input name → (producing stage, artifact name))."""
+stages (input name → (producing stage, artifact name)), and :func:`stage_inputs`, the one place those inputs are
+looked up (in a pipeline's finished stages, or in a run's manifest)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from spotlab.infra.config import ConfigError
+from spotlab.infra.runs import ArtifactRef, Manifest, StageResult
 
 from spotlab.infra.stages import StageFn
 from spotlab.tasks.attack import stage as attack_stage
@@ -58,3 +63,24 @@ STAGES: dict[str, StageSpec] = {
     "classify": StageSpec(classify_task, graph_stage.run_classify, "classify", GRAPH_EMBEDDINGS),
     "study": StageSpec(study_task, study_stage.run, "study", DATA, inputs_optional=True),
 }
+
+
+def stage_inputs(stage: str, produced: Mapping[str, StageResult]) -> dict[str, ArtifactRef]:
+    """The input references of ``stage`` among what earlier stages ``produced`` (a pipeline's finished stages, or
+    a run manifest's ``stages``)."""
+    spec = STAGES[stage]
+    inputs = {}
+    for name, (producer, artifact) in spec.inputs.items():
+        record = produced.get(producer)
+        if record is None or artifact not in record.artifacts:
+            if spec.inputs_optional:
+                continue
+            raise ConfigError(f"stage {stage!r} needs {producer}/{artifact}, which the run does not have: run stage "
+                              f"{producer!r} first (in a pipeline: list it in stages)")
+        inputs[name] = record.artifacts[artifact]
+    return inputs
+
+
+def stage_seed(manifest: Manifest, seed: int | None) -> int:
+    """``seed``, or by default the run's own (what a stage run outside the pipeline gets)."""
+    return manifest.config.get("seed", 0) if seed is None else seed

@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from spotlab.infra import paths
 from spotlab.infra.config import PipelineConfig, StorageConfig, brief, require_discriminators
-from spotlab.infra.kube.resources import combined, job_variables
+from spotlab.infra.kube.resources import job_variables
 from spotlab.infra.run_queue import QueueFull, RunQueue, default_max_running, default_max_waiting
 from spotlab.infra.runs import (ChecksumMismatch, Manifest, NoSuchRun, Run, UnreadableRun, list_runs, new_run_id,
                                 observed_state)
@@ -180,7 +180,7 @@ class Launcher:
             from prefect.deployments import run_deployment
 
             self._check_deployment_queue(deployment_id)
-            variables = job_variables(combined(list(config.execution.resources.values())))
+            variables = job_variables(config.execution.pipeline_resources())
             flow_run = run_deployment(
                 deployment_id,
                 parameters={"config": config.model_dump(mode="json"), "run_id": submission.run_id},

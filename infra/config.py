@@ -16,8 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from spotlab.infra.kube.resources import StageResources
-from spotlab.infra.settings import default_artifact_url
+from spotlab.infra.kube.resources import StageResources, combined
+from spotlab.infra.settings import STAGE_EXECUTION_ENV, default_artifact_url, default_stage_execution
 from spotlab.models.config import ConfigModel, Seed
 from spotlab.tasks.attack.config import AttackStageConfig
 from spotlab.tasks.data.config import DataConfig
@@ -59,12 +59,28 @@ class StorageConfig(ConfigModel):
 
 
 class ExecutionConfig(ConfigModel):
+    stages: Literal["inline", "deployments"] = Field(
+        default_factory=default_stage_execution,
+        validate_default=True,
+        description="Where the pipeline runs its stages: inline (in the pipeline's own process; the default, or "
+        f"${STAGE_EXECUTION_ENV}) or deployments (each stage as its own Prefect flow run of the deployment "
+        "'<stage>/spotlab' on its work pool, with execution.resources.<stage> as its job variables, while the "
+        "pipeline only orchestrates; needs a Prefect server, `spotlab deploy`, and an s3:// store).",
+    )
     retries: int = Field(0, ge=0, le=10, description="Prefect retries of a failed stage (train resumes).")
     retry_delay_s: float = Field(2.0, ge=0, description="Seconds between retries.")
     resources: dict[StageName, StageResources] = Field(
         default_factory=dict,
         description="Per-stage Kubernetes job resources, e.g. {train: {gpus: 1}} makes train a GPU job.",
     )
+
+    def stage_resources(self, stage: str) -> StageResources:
+        return self.resources.get(stage, StageResources())
+
+    def pipeline_resources(self) -> StageResources:
+        """What the job running the pipeline flow needs: with stages as deployments only orchestration (no GPU),
+        else the most any of its stages asks for (they all run in it)."""
+        return StageResources() if self.stages == "deployments" else combined(list(self.resources.values()))
 
 
 _OPERATIONAL = {"identity": False}
@@ -112,6 +128,14 @@ class PipelineConfig(ConfigModel):
         for stage in self.stages or ():
             if stage in OPTIONAL_STAGES and getattr(self, stage) is None:
                 raise ValueError(f"stages lists {stage!r} but the config has no {stage!r} section")
+        return self
+
+    @model_validator(mode="after")
+    def _stage_jobs_share_a_store(self):
+        if self.execution.stages == "deployments" and not self.storage.url.startswith("s3://"):
+            raise ValueError(
+                f"execution.stages='deployments' runs each stage in its own job, which cannot reach the local store "
+                f"storage.url={brief(self.storage.url)}; use an s3:// store or execution.stages='inline'")
         return self
 
     def active_stages(self) -> list[str]:

@@ -70,23 +70,15 @@ def _section_config(stage: str, section: str, text: str, run: Run) -> Any:
 
 def execute_one_stage(stage: str, run: Run, config_text: str, seed: int | None, force: bool) -> dict[str, Any]:
     """Run ``stage`` of an existing run with its inputs taken from the run's manifest; returns what it made."""
-    from spotlab.flows.stages import STAGES
+    from spotlab.flows.stages import STAGES, stage_inputs, stage_seed
     from spotlab.infra.stages import execute_stage
 
     if stage not in STAGES:
         raise ConfigError(f"stage {stage!r} is unknown; choose one of {sorted(STAGES)}")
     spec = STAGES[stage]
     config = _section_config(stage, spec.section, config_text, run)
-    inputs = {}
-    for name, (producer, artifact) in spec.inputs.items():
-        record = run.manifest.stages.get(producer)
-        if record is None or artifact not in record.artifacts:
-            if spec.inputs_optional:
-                continue
-            raise ConfigError(f"run {run.run_id} has no {producer}/{artifact}; run stage {producer!r} first")
-        inputs[name] = record.artifacts[artifact]
-    seed = run.manifest.config.get("seed", 0) if seed is None else seed
-    result = execute_stage(run, stage, config, seed, inputs, spec.run, force=force)
+    inputs = stage_inputs(stage, run.manifest.stages)
+    result = execute_stage(run, stage, config, stage_seed(run.manifest, seed), inputs, spec.run, force=force)
     return {"run_id": run.run_id, "stage": stage, "artifacts": {k: v.key for k, v in result.artifacts.items()},
             "metrics": result.metrics}
 

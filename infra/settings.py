@@ -36,6 +36,15 @@ def default_artifact_url() -> str:
     return os.environ.get(ARTIFACT_ROOT_ENV, DEFAULT_ARTIFACT_ROOT)
 
 
+STAGE_EXECUTION_ENV = "SPOTLAB_STAGE_EXECUTION"
+
+
+def default_stage_execution() -> str:
+    """How a pipeline runs its stages when a config does not say: $SPOTLAB_STAGE_EXECUTION (the Helm chart sets
+    ``deployments`` in its pods) or ``inline``."""
+    return os.environ.get(STAGE_EXECUTION_ENV, "inline")
+
+
 def prefect_api_problem(timeout_s: float = 10.0) -> str | None:
     """Why the configured $PREFECT_API_URL cannot be used, or None (also None when none is configured: then
     runs start a temporary local server)."""

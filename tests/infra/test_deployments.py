@@ -17,18 +17,16 @@ from prefect.utilities.callables import parameter_schema
 from prefect.utilities.schema_tools import is_valid_schema, validate
 
 from spotlab.flows.deployments import FLOWS, deployments
+from spotlab.flows.stage_jobs import STAGE_FLOWS, section_type
 from spotlab.infra.config import PipelineConfig
 from spotlab.infra.kube.work_pool import base_job_template
-from spotlab.tasks.attack.config import AttackStageConfig
-from spotlab.tasks.landscape.config import LandscapeStageConfig
-from spotlab.tasks.prune.config import PruneStageConfig
-from spotlab.tasks.train.config import TrainConfig
 
 TOKEN = "deploy-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 DEPLOYMENTS = deployments()
-CONFIG_MODELS = {"pipeline": PipelineConfig, "train": TrainConfig, "attack": AttackStageConfig,
-                 "prune": PruneStageConfig, "landscape": LandscapeStageConfig}
+# Each single-stage flow's config is its section's model (the study section, a union of models, has no one $ref).
+CONFIG_MODELS = {"pipeline": PipelineConfig} | {
+    stage: section_type(stage) for stage in STAGE_FLOWS if isinstance(section_type(stage), type)}
 
 
 def test_one_deployment_per_flow_imported_by_module_path():

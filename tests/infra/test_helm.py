@@ -351,3 +351,19 @@ def test_notes_tell_how_to_reach_the_api_and_register_the_flows():
     pinned = helm("install", "spotlab", str(CHART), "--dry-run=client", "--set", "api.token=t").stdout
     assert "cannot\nlook it up" not in pinned.split("NOTES:")[1]
     assert "get secret spotlab-prefect-auth" in notes and "the UI calls http://localhost:4200/api" in notes
+
+
+@pytest.mark.parametrize("stages", ["deployments", "inline"])
+def test_stage_execution_reaches_the_api_and_every_flow_run_job(stages):
+    docs = render(*([] if stages == "deployments" else ["--set", "execution.stages=inline"]))  # default: jobs
+    from spotlab.infra.settings import STAGE_EXECUTION_ENV
+
+    assert env_of(docs, "rel-spotlab-api")[STAGE_EXECUTION_ENV]["value"] == stages
+    template = json.loads(by_kind(docs, "ConfigMap")["rel-spotlab-work-pool"]["data"]["base-job-template.json"])
+    assert template["variables"]["properties"]["env"]["default"] == {STAGE_EXECUTION_ENV: stages}
+    assert template["job_configuration"]["env"] == "{{ env }}"  # the Job's container gets the variable's value
+
+
+def test_schema_refuses_an_unknown_stage_execution():
+    result = helm("template", "rel", str(CHART), "--set", "execution.stages=pods", check=False)
+    assert result.returncode != 0 and "/execution/stages" in result.stderr
