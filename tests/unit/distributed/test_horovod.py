@@ -13,7 +13,11 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from spotlab.tasks.compress.config import COMPRESSORS
 from spotlab.tasks.distributed.collective import CompressedMean, step_seed
+from spotlab.tasks.data.config import DataConfig
+from spotlab.tasks.data.datasets import prepare
 from spotlab.tasks.distributed.horovod import average_before_step
+from spotlab.tasks.distributed.spawn import run_workers
+from spotlab.tasks.distributed.training import train_worker
 from spotlab.tasks.train.config import TrainConfig
 from spotlab.tasks.train.loop import train_step
 from spotlab.tasks.train.optimizers import OPTIMIZERS
@@ -77,6 +81,25 @@ def test_horovod_sam_training_matches_ddp(train_stage):
     for (name, a), b in zip(ddp_model.state_dict().items(), horovod_model.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-5), name
     assert result.metrics["compression_ratio"] == 1.0
+
+
+@needs_horovod
+def test_run_workers_on_horovod_trains_what_the_gloo_group_trains():
+    """The DEF study's variants on either backend (run_workers): random-block + DEF on 2 Horovod workers ends at
+    the model the torch backend's 2 workers reach (the same exchange, the same seeds)."""
+    splits, info = prepare(DataConfig(), seed=0)
+    config = {"model": {"kind": "mlp", "hidden": [16]}, "optimizer": {"kind": "sgd", "lr": 0.05}, "epochs": 1,
+              "batch_size": 64}
+    distributed = {"workers": 2, "compressor": {"kind": "random-block", "ratio": 8}, "feedback": {"kind": "def"}}
+    results = {
+        backend: run_workers(train_worker, 2, TrainConfig.model_validate(
+            {**config, "distributed": {**distributed, "backend": backend}}), splits, info, 0, backend=backend)
+        for backend in ("torch", "horovod")
+    }
+    for rank in range(2):
+        for name, value in results["torch"][rank]["state_dict"].items():
+            assert torch.allclose(results["horovod"][rank]["state_dict"][name], value, atol=1e-6), name
+    assert results["horovod"][0]["bytes_per_step"] == results["torch"][0]["bytes_per_step"] > 0
 
 
 def _sgd_objective(m, xs, ys):
