@@ -8,6 +8,7 @@ Backend ``torch``: a gloo process group of forked workers. Backend ``horovod``: 
 
 from __future__ import annotations
 
+import importlib.util
 import pickle
 import shutil
 import subprocess
@@ -31,9 +32,21 @@ def horovodrun_command(workers: int, command: list[str]) -> list[str]:
     return [horovodrun, "--gloo", "-np", str(workers), sys.executable, *command]
 
 
+def _load_main(path: str) -> None:
+    """Make the caller's script ``__main__`` here too (as multiprocessing's spawn does), without running its
+    ``if __name__ == "__main__"`` block, so that functions it defines unpickle."""
+    spec = importlib.util.spec_from_file_location("__mp_main__", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["__main__"] = sys.modules["__mp_main__"] = module
+    spec.loader.exec_module(module)
+
+
 def _call(collective: Collective, folder: str) -> None:
     torch.set_num_threads(1)  # N processes share the machine's cores
-    fn, args = pickle.loads((Path(folder) / "call.pkl").read_bytes())
+    main_path, call = pickle.loads((Path(folder) / "call.pkl").read_bytes())
+    if main_path is not None:
+        _load_main(main_path)
+    fn, args = pickle.loads(call)
     torch.save(fn(collective, *args), Path(folder) / f"result-{collective.rank}.pt")
 
 
@@ -54,7 +67,8 @@ def run_workers(fn: Callable[..., Any], workers: int, *args: Any,
     would copy whatever threads it holds (Prefect's, torch's pools) into a half-dead state.
     """
     with tempfile.TemporaryDirectory(prefix="spotlab-workers-") as folder:
-        (Path(folder) / "call.pkl").write_bytes(pickle.dumps((fn, args)))
+        main_path = getattr(sys.modules["__main__"], "__file__", None) if fn.__module__ == "__main__" else None
+        (Path(folder) / "call.pkl").write_bytes(pickle.dumps((main_path, pickle.dumps((fn, args)))))
         if backend == "horovod":
             subprocess.run(horovodrun_command(workers, ["-m", "spotlab.tasks.distributed.spawn", folder]), check=True)
         else:
