@@ -62,7 +62,8 @@ class FusedGradientMean:
 
     def __call__(self, optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
         closure = kwargs.get("closure", args[1] if len(args) > 1 else None)  # args[0] is the optimizer
-        loss = closure() if closure is not None else None
+        with torch.enable_grad():
+            loss = closure() if closure is not None else None
         with torch.no_grad():
             params = [p for group in optimizer.param_groups for p in group["params"]]
             fused = parameters_to_vector([p.grad if p.grad is not None else torch.zeros_like(p) for p in params])
