@@ -67,7 +67,8 @@ def run_workers(fn: Callable[..., Any], workers: int, *args: Any,
     would copy whatever threads it holds (Prefect's, torch's pools) into a half-dead state.
     """
     with tempfile.TemporaryDirectory(prefix="spotlab-workers-") as folder:
-        main_path = getattr(sys.modules["__main__"], "__file__", None) if fn.__module__ == "__main__" else None
+        in_script = getattr(fn, "__module__", None) == "__main__"
+        main_path = getattr(sys.modules["__main__"], "__file__", None) if in_script else None
         (Path(folder) / "call.pkl").write_bytes(pickle.dumps((main_path, pickle.dumps((fn, args)))))
         if backend == "horovod":
             subprocess.run(horovodrun_command(workers, ["-m", "spotlab.tasks.distributed.spawn", folder]), check=True)

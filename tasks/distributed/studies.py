@@ -2,7 +2,8 @@
 and detached error feedback (DEF) recover the accuracy that random-block without feedback loses.
 
 Every variant runs as K real worker processes on the pipeline's data, from the same seed, on the configured backend
-(torch: a gloo process group with DDP; horovod: ``horovodrun --gloo``); the uncompressed run is the reference. The paper's CIFAR/ImageNet networks are replaced by the configured (small) network.
+(torch: a gloo process group with DDP; horovod: ``horovodrun --gloo``); the uncompressed run is the reference. The
+paper's CIFAR/ImageNet networks are replaced by the configured (small) network.
 """
 
 from __future__ import annotations
@@ -120,8 +121,8 @@ class DEFvsEFConfig(ConfigModel):
         axis.set(xlabel="epoch", ylabel="validation accuracy", title=title)
         axis.legend()
         notes = (
-            f"Each variant ran as {self.workers} real worker processes (backend {self.backend}, gloo) from seed {seed}, "
-            "one run per variant; "
+            f"Each variant ran as {self.workers} real worker processes (backend {self.backend}, gloo) from seed "
+            f"{seed}, one run per variant; "
             "DEF is evaluated at x − mean_k e_k, EF at x. The claims use EF at the paper's EF learning rate "
             f"({self.ef_lr:g}); the row at {lr:g} shows EF at DEF's rate. Single-seed differences of a few tenths "
             "of a percent are within seed noise."
