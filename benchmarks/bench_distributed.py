@@ -6,8 +6,8 @@ batch of random 3×32×32 inputs through the registry's (CIFAR-style) ResNet-18 
 for the 64 → 512 → 512 → 10 MLP). The default global batch of 4 (2 per worker) already makes a step of ~0.5 s on
 one loaded CPU thread, well above the 50 ms the overhead target asks for. All rows of a backend are timed in ONE
 launch of the workers, one after the other: per row 3 warm-up steps, then ``--steps`` timed steps ``--repeat``
-times; the table gives rank 0's median of the repeat medians. Baseline: single-process training (``spotlab.tasks.train.loop.train_step``, no process group), measured
-in the same run. One thread per worker.
+times; the table gives rank 0's median of the repeat medians. Baseline: single-process training
+(``spotlab.tasks.train.loop.train_step``, no process group), measured in the same run. One thread per worker.
 
     .venv/bin/python benchmarks/bench_distributed.py [--model resnet18] [--backends torch horovod]
         [--repeat 3] [--steps 3] [--batch 4] [--workers 2]
