@@ -4,6 +4,12 @@ Horovod, plus the compressed mean built on them: the one place where a compresso
 Wire accounting: every collective adds to ``bytes_sent`` the bytes of the tensors this worker hands to the backend
 (the summed buffers; for a gather, the 8-byte size it announces plus its byte frame, padded to the largest frame
 where the backend needs equal sizes). Backend-internal traffic (ring steps, Horovod's negotiation) is not counted.
+
+Overlap: ``start_sum`` and ``start_gather_bytes`` launch the collective and return a future, so a DDP comm hook can
+hand DDP a bucket's mean while the backward of the remaining layers runs (torch backend: the process group's async
+work; Horovod: completed futures, its one fused exchange per step runs after backward). Every collective is launched
+by the calling thread, in the same order on every rank; future callbacks only copy and decode, never launch one
+(collectives launched from callbacks interleave differently on different ranks, see ``hooks._one_bucket_at_a_time``).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.futures import Future
 
 from spotlab.tasks.compress.base import Compressor, Payload
 
@@ -26,12 +33,18 @@ class Collective(ABC):
     bytes_sent: int = 0
 
     @abstractmethod
-    def sum_(self, tensors: list[torch.Tensor]) -> None:
-        """Replace every tensor by its elementwise sum over the workers."""
+    def start_sum(self, tensors: list[torch.Tensor]) -> Future[None]:
+        """Start replacing every tensor by its elementwise sum over the workers; done when they hold it."""
 
     @abstractmethod
+    def start_gather_bytes(self, frame: torch.Tensor) -> Future[list[torch.Tensor]]:
+        """Start gathering every worker's 1-D uint8 ``frame`` (lengths may differ); the value: frames in rank order."""
+
+    def sum_(self, tensors: list[torch.Tensor]) -> None:
+        self.start_sum(tensors).wait()
+
     def gather_bytes(self, frame: torch.Tensor) -> list[torch.Tensor]:
-        """Every worker's 1-D uint8 ``frame`` (lengths may differ), in rank order."""
+        return self.start_gather_bytes(frame).wait()
 
     def gather(self, value: Any) -> list[Any]:
         """Every worker's ``value`` (picklable), in rank order."""
@@ -55,6 +68,13 @@ def copy_back(group: list[torch.Tensor], flat: torch.Tensor) -> None:
         t.copy_(part.view_as(t))
 
 
+def completed(value: Any) -> Future:
+    """A future that already holds ``value`` (for backends whose collectives return when done)."""
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
 class TorchCollective(Collective):
     """The default process group (gloo on CPU, NCCL on GPU); tensors of one dtype travel in one allreduce."""
 
@@ -68,14 +88,22 @@ class TorchCollective(Collective):
         nccl = dist.get_backend() == "nccl"
         return torch.device("cuda", torch.cuda.current_device()) if nccl else torch.device("cpu")
 
-    def sum_(self, tensors: list[torch.Tensor]) -> None:
-        for group, flat in flat_by_dtype(tensors):
-            dist.all_reduce(flat)
+    def start_sum(self, tensors: list[torch.Tensor]) -> Future[None]:
+        groups = flat_by_dtype(tensors)
+        works = []
+        for _, flat in groups:
+            works.append(dist.all_reduce(flat, async_op=True).get_future())
             self.bytes_sent += flat.numel() * flat.element_size()
-            copy_back(group, flat)
 
-    def gather_bytes(self, frame: torch.Tensor) -> list[torch.Tensor]:
-        """all_gather needs equal sizes: exchange the lengths, pad every frame to the longest, gather, trim."""
+        def copy_all(_) -> None:
+            for group, flat in groups:
+                copy_back(group, flat)
+
+        return torch.futures.collect_all(works).then(copy_all)
+
+    def start_gather_bytes(self, frame: torch.Tensor) -> Future[list[torch.Tensor]]:
+        """all_gather needs equal sizes: exchange the lengths (a small blocking gather), pad every frame to the
+        longest, then gather the frames asynchronously and trim."""
         device = self.device
         size = torch.tensor([frame.numel()], dtype=torch.int64, device=device)
         sizes = [torch.zeros_like(size) for _ in range(self.world)]
@@ -84,9 +112,9 @@ class TorchCollective(Collective):
         padded = torch.zeros(longest, dtype=torch.uint8, device=device)
         padded[: frame.numel()] = frame
         frames = [torch.empty_like(padded) for _ in range(self.world)]
-        dist.all_gather(frames, padded)
+        work = dist.all_gather(frames, padded, async_op=True)
         self.bytes_sent += size.numel() * size.element_size() + longest
-        return [f[: int(s)].cpu() for f, s in zip(frames, sizes)]
+        return work.get_future().then(lambda _: [f[: int(s)].cpu() for f, s in zip(frames, sizes)])
 
 
 def encode_payloads(payloads: list[Payload]) -> torch.Tensor:
@@ -120,10 +148,13 @@ def step_seed(seed: int, step: int, index: int) -> int:
 class CompressedMean:
     """Compress each worker's tensors, average them over the workers and decode.
 
-    Returns ``(own, mean)``: this worker's decoded compression C(t_k) (what error feedback subtracts) and
-    (1/K)·Σ_k C(t_k). Allreduce-compatible payloads are summed on the wire (ring-allreduce); the others are
-    gathered as byte frames (:func:`encode_payloads`) and decoded one worker at a time. ``bytes_sent`` is what this
-    worker handed to the backend for these exchanges, as the collective meters it (sizes, headers, padding).
+    ``start(tensors, step)`` launches the exchange and returns ``(payloads, future)``: this worker's payloads and a
+    future of (1/K)·Σ_k C(t_k). ``mean`` is that future alone (the DDP hook's and the fused Horovod step's: no decode
+    of the own payload); calling the exchange returns ``(own, mean)`` with this worker's decoded C(t_k) (what error
+    feedback subtracts), decoded while the collective runs. Allreduce-compatible payloads are summed on the wire
+    (ring-allreduce); the others are gathered as byte frames (:func:`encode_payloads`) and decoded one worker at a
+    time. ``bytes_sent`` is what this worker handed to the backend for these exchanges, as the collective meters it
+    (sizes, headers, padding).
     """
 
     def __init__(self, compressor: Compressor, collective: Collective, seed: int):
@@ -132,24 +163,37 @@ class CompressedMean:
         self.seed = seed
         self.bytes_sent = 0
 
-    def __call__(self, tensors: list[torch.Tensor], step: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def start(self, tensors: list[torch.Tensor], step: int) -> tuple[list[Payload], Future[list[torch.Tensor]]]:
         codec, world = self.compressor, self.collective.world
         payloads = [codec.compress(t.reshape(-1), step_seed(self.seed, step, i)) for i, t in enumerate(tensors)]
-        own = [_owned(codec.decompress(p).view_as(t), t) for p, t in zip(payloads, tensors)]
         metered = self.collective.bytes_sent
         if codec.allreduce_compatible:
+            # Summed into copies: the payloads stay this worker's own while the sum is in flight.
             summed = [Payload([w.clone() for w in p.tensors], p.numel, dict(p.meta)) for p in payloads]
-            self.collective.sum_([w for p in summed for w in p.tensors])
-            mean = [codec.decompress(p).view_as(t).div_(world) for p, t in zip(summed, tensors)]
+            future = self.collective.start_sum([w for p in summed for w in p.tensors]).then(
+                lambda _: [codec.decompress(p).view_as(t).div_(world) for p, t in zip(summed, tensors)]
+            )
         else:
-            everyone = [decode_payloads(f, tensors[0].device) for f in self.collective.gather_bytes(
-                encode_payloads(payloads))]
-            mean = [
-                torch.stack([codec.decompress(theirs[i]) for theirs in everyone]).mean(0).view_as(t)
-                for i, t in enumerate(tensors)
-            ]
+            device = tensors[0].device
+
+            def mean_of_frames(gathered: Future[list[torch.Tensor]]) -> list[torch.Tensor]:
+                everyone = [decode_payloads(f, device) for f in gathered.value()]
+                return [
+                    torch.stack([codec.decompress(theirs[i]) for theirs in everyone]).mean(0).view_as(t)
+                    for i, t in enumerate(tensors)
+                ]
+
+            future = self.collective.start_gather_bytes(encode_payloads(payloads)).then(mean_of_frames)
         self.bytes_sent += self.collective.bytes_sent - metered
-        return own, mean
+        return payloads, future
+
+    def mean(self, tensors: list[torch.Tensor], step: int) -> Future[list[torch.Tensor]]:
+        return self.start(tensors, step)[1]
+
+    def __call__(self, tensors: list[torch.Tensor], step: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        payloads, future = self.start(tensors, step)
+        own = [_owned(self.compressor.decompress(p).view_as(t), t) for p, t in zip(payloads, tensors)]
+        return own, future.wait()
 
 
 def _owned(decoded: torch.Tensor, source: torch.Tensor) -> torch.Tensor:

@@ -70,10 +70,6 @@ def _momentum_sgd(optimizer, feedback: str) -> dict:
     return {"lr": optimizer.lr, "momentum": optimizer.momentum, "weight_decay": optimizer.weight_decay}
 
 
-# Single-pass optimizers: the horovod step averages the gradient of one backward pass, then steps.
-HOROVOD_OPTIMIZERS = ("sgd", "adam")
-
-
 def check_optimizer(distributed: DistributedConfig, optimizer) -> None:
     """Reject, at validation time rather than inside the workers, the optimizers a distributed setting cannot run."""
     feedback = distributed.feedback.kind
@@ -81,12 +77,6 @@ def check_optimizer(distributed: DistributedConfig, optimizer) -> None:
         raise ValueError(
             f"train.distributed.feedback.kind={feedback!r} wraps momentum SGD: set train.optimizer.kind='sgd' "
             f"(nesterov false), got {optimizer.kind!r}" + (" with nesterov" if optimizer.kind == "sgd" else "")
-        )
-    if distributed.backend == "horovod" and distributed.launched and optimizer.kind not in HOROVOD_OPTIMIZERS:
-        raise ValueError(
-            f"train.optimizer.kind={optimizer.kind!r} is not supported with train.distributed.backend='horovod' "
-            f"(it runs {', '.join(HOROVOD_OPTIMIZERS)}): a sharpness-aware step needs its ascent gradient kept local and only the final gradient averaged, "
-            "which the horovod path (one fused gradient exchange per step) does not do yet; use backend 'torch'"
         )
 
 

@@ -22,13 +22,15 @@ class HookState:
 def compressed_mean_hook(state: HookState, bucket: dist.GradBucket) -> torch.futures.Future[torch.Tensor]:
     """Replace DDP's allreduce of a gradient bucket by the compressed mean of its flat buffer: one payload per
     bucket, not per parameter, because EDEN's rotation is only close to a uniform one (and the estimate unbiased)
-    on long vectors (docs/compression.md, "Buckets")."""
+    on long vectors (docs/compression.md, "Buckets").
+
+    Returns while the collective runs (the process group's async work), so the bucket's communication overlaps
+    the backward of the layers before it; the decode of the mean runs when the collective completes, and this
+    worker's own payload is never decoded (only error feedback needs it)."""
     buffer = bucket.buffer()
-    _, (mean,) = state.exchange([buffer], state.calls)
+    mean = state.exchange.mean([buffer], state.calls)
     state.calls += 1
-    future: torch.futures.Future[torch.Tensor] = torch.futures.Future()
-    future.set_result(mean.to(buffer.dtype))
-    return future
+    return mean.then(lambda done: done.value()[0].to(buffer.dtype))
 
 
 def register_compressed_mean(ddp: DistributedDataParallel, exchange: CompressedMean) -> None:

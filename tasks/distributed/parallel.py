@@ -31,7 +31,6 @@ class DataParallel:
         self.steps = 0
         self.fp32_bytes_per_step = 0
         self.fixed_bytes_per_step: int | None = None  # set where the wire is not metered by the exchange
-        self.local_step = train_step
 
     @property
     def rank(self) -> int:
@@ -49,11 +48,12 @@ class DataParallel:
         if feedback.kind != "none":
             return model, feedback.build(params, optimizer_config, self.exchange)
         if self.config.backend == "horovod":
-            from spotlab.tasks.distributed.horovod import FusedGradientMean, broadcast_parameters
+            from spotlab.tasks.distributed.horovod import average_before_step, broadcast_parameters
 
             broadcast_parameters(model, self.collective)
-            self.local_step = FusedGradientMean(self.exchange)
-            return model, optimizer_config.build(params)
+            optimizer = optimizer_config.build(model.named_parameters())
+            average_before_step(optimizer, self.exchange)
+            return model, optimizer
         ddp = DistributedDataParallel(model)
         if compressor.kind == "powersgd":
             register_powersgd(ddp, compressor.rank, self.seed)
@@ -74,7 +74,7 @@ class DataParallel:
                 return sum((p * 0).sum() for p in module.parameters())
             return objective(module, xs, ys) * weight
 
-        loss = self.local_step(model, optimizer, weighted, x[shard], y[shard])
+        loss = train_step(model, optimizer, weighted, x[shard], y[shard])
         self.steps += 1
         return loss.detach() / weight if weight else loss.detach()
 

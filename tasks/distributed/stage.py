@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 from spotlab.infra import paths
 from spotlab.infra.runs import ArtifactRef, StageResult
 from spotlab.infra.stages import StageContext
+from spotlab.tasks.distributed.spawn import horovodrun_command
 
 log = logging.getLogger("spotlab.distributed")
 
@@ -32,10 +31,7 @@ def worker_command(store_url: str, endpoint_url: str | None, spec_key: str) -> l
 
 def local_launch_command(backend: str, workers: int, worker_args: list[str]) -> list[str]:
     if backend == "horovod":
-        horovodrun = shutil.which("horovodrun", path=str(Path(sys.executable).parent)) or shutil.which("horovodrun")
-        if horovodrun is None:
-            raise RuntimeError("backend 'horovod' needs horovodrun: build Horovod with `make horovod`")
-        return [horovodrun, "--gloo", "-np", str(workers), sys.executable, *worker_args]
+        return horovodrun_command(workers, worker_args)
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(workers)]
     return torchrun + worker_args
 

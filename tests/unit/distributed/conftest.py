@@ -26,16 +26,17 @@ def solo(tmp_path):
 
 @pytest.fixture
 def train_stage(tmp_path):
-    """``train_stage(name, **distributed) -> (stage result, trained model, run)``: prep + train in a new run."""
+    """``train_stage(name, optimizer=None, **distributed) -> (stage result, trained model, run)``: prep + train in a
+    new run (SGD at lr 0.05 unless ``optimizer`` is given)."""
 
-    def run_train(name: str, **distributed):
+    def run_train(name: str, optimizer: dict | None = None, **distributed):
         store = LocalStore(tmp_path / name)
         run = Run.create(store, name, {}, "test")
         prep = execute_stage(run, "prep", DataConfig(), 0, {}, prep_stage.run)
         inputs = {"splits": prep.artifacts["splits.npz"], "info": prep.artifacts["info.json"]}
         config = TrainConfig.model_validate({
             "model": {"kind": "mlp", "hidden": [16]},
-            "optimizer": {"kind": "sgd", "lr": 0.05},
+            "optimizer": optimizer or {"kind": "sgd", "lr": 0.05},
             "epochs": 2, "batch_size": 50, "checkpoint_every": 1, "device": "cpu",
             "distributed": distributed,
         })
