@@ -66,9 +66,19 @@ def quick_config(store_url: str, endpoint_url: str, stages: str) -> PipelineConf
 
 
 def test_missing_stage_deployments_fail_the_run_before_any_stage(prefect_api, s3_bucket, s3_server):
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
     from spotlab.flows.pipeline import pipeline
+    from spotlab.flows.stage_jobs import deployment_of
 
     config = quick_config(s3_bucket, s3_server, "deployments")
+    with get_client(sync_client=True) as client:  # the session's API may hold them from `spotlab deploy`'s test
+        for stage in ("prep", "train", "evaluate"):
+            try:
+                client.delete_deployment(client.read_deployment_by_name(deployment_of(stage)).id)
+            except ObjectNotFound:
+                pass
     run_id = new_run_id()
     with pytest.raises(ConfigError, match=r"needs the deployments \['prep/spotlab'.*spotlab deploy"):
         pipeline(config, run_id=run_id)
