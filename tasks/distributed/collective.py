@@ -40,6 +40,10 @@ class Collective(ABC):
     def start_gather_bytes(self, frame: torch.Tensor) -> Future[list[torch.Tensor]]:
         """Start gathering every worker's 1-D uint8 ``frame`` (lengths may differ); the value: frames in rank order."""
 
+    @abstractmethod
+    def close(self) -> None:
+        """Leave the collective (every worker calls it once, after its last collective)."""
+
     def sum_(self, tensors: list[torch.Tensor]) -> None:
         self.start_sum(tensors).wait()
 
@@ -81,6 +85,9 @@ class TorchCollective(Collective):
     def __init__(self):
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         self.bytes_sent = 0
+
+    def close(self) -> None:
+        dist.destroy_process_group()
 
     @property
     def device(self) -> torch.device:

@@ -28,6 +28,9 @@ class HorovodCollective(Collective):
         self.bytes_sent = 0
         self.calls = 0  # Horovod names every collective; names must be unique among those in flight
 
+    def close(self) -> None:
+        self.hvd.shutdown()
+
     def start_sum(self, tensors: list[torch.Tensor]) -> Future[None]:
         for i, (group, flat) in enumerate(flat_by_dtype(tensors)):
             self.calls += 1

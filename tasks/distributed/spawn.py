@@ -52,10 +52,11 @@ def _call(collective: Collective, folder: str) -> None:
 
 def _worker(rank: int, world: int, folder: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=world)
+    collective = TorchCollective()
     try:
-        _call(TorchCollective(), folder)
+        _call(collective, folder)
     finally:
-        dist.destroy_process_group()
+        collective.close()
 
 
 def run_workers(fn: Callable[..., Any], workers: int, *args: Any,
@@ -82,4 +83,6 @@ def run_workers(fn: Callable[..., Any], workers: int, *args: Any,
 if __name__ == "__main__":  # one horovodrun worker of run_workers(..., backend="horovod")
     from spotlab.tasks.distributed.horovod import HorovodCollective
 
-    _call(HorovodCollective(), sys.argv[1])
+    collective = HorovodCollective()
+    _call(collective, sys.argv[1])
+    collective.close()

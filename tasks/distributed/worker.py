@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -62,9 +63,15 @@ def main(argv: list[str] | None = None) -> None:
     result = train_stage.train(ctx, DataParallel(config.distributed, collective, spec["seed"]))
     if collective.rank == 0:
         store.put_bytes(spec["result_key"], result.model_dump_json().encode())
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    collective.close()
 
 
 if __name__ == "__main__":
     main()
+    # Leave as multiprocessing's workers do, without finalizing the interpreter: DDP keeps its gloo process group
+    # alive past destroy_process_group(), and a gloo thread still releasing the last collective's tensors needs the
+    # GIL; taken while the interpreter finalizes, that aborts the worker (SIGABRT, "terminate called without an
+    # active exception"; pytorch/pytorch#190489) after everything was stored, and torchrun reports a failure.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
