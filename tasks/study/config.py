@@ -9,7 +9,7 @@ from pydantic import Field
 
 from spotlab.tasks.attack.studies import CGDComparisonConfig, PRLComparisonConfig
 from spotlab.tasks.compress.studies import EdenVNMSEConfig
-from spotlab.tasks.distributed.studies import DEFvsEFConfig
+from spotlab.tasks.distributed.studies import DEFvsEFConfig, EdenStudyConfig
 from spotlab.tasks.ensemble.studies import FSPIComparisonConfig
 from spotlab.tasks.federated.studies import NTKFLRoundsConfig
 from spotlab.tasks.imbalance.studies import RankSimRegressionConfig
@@ -32,6 +32,7 @@ STUDIES = {cfg.model_fields["kind"].default: cfg for cfg in (
     PRLComparisonConfig,
     DEFvsEFConfig,
     EdenVNMSEConfig,
+    EdenStudyConfig,
     FSPIComparisonConfig,
     WOODSComparisonConfig,
     NeuralRobustnessConfig,

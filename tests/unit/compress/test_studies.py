@@ -36,5 +36,8 @@ def test_reproduction_config_loads_with_its_quick_profile():
 
     path = Path(__file__).resolve().parents[3] / "examples" / "papers" / "eden.yaml"
     full, quick = load_config(path, [], None), load_config(path, [], "quick")
-    assert full.active_stages() == ["study"] and full.study.kind == "eden-vnmse" and full.study.dim == 2**16
-    assert quick.study.dim < full.study.dim and quick.study.trials <= full.study.trials
+    assert full.active_stages() == ["prep", "study"] and full.study.kind == "eden" and full.study.vnmse.dim == 2**16
+    assert quick.study.vnmse.dim < full.study.vnmse.dim and quick.study.vnmse.trials <= full.study.vnmse.trials
+    assert quick.study.training.train.epochs < full.study.training.train.epochs
+    horovod = load_config(path, [], "horovod-quick")
+    assert horovod.study.training.backend == "horovod" and horovod.study.vnmse == quick.study.vnmse
