@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the CPU image and run it the way the chart runs it (read-only root, uid 10001, every capability dropped,
-# no privilege escalation, a tmpfs /tmp): `spotlab run quickstart`, then a deployment run executed with
+# no privilege escalation, a tmpfs /tmp): an EDEN encode/decode through the numba kernel (its cache lands under /tmp),
+# `spotlab run quickstart`, then a deployment run executed with
 # `prefect flow-run execute` against a Prefect server (basic auth on, as the chart configures it) started from
 # the same image. Takes ~10-15 min (torch from PyPI); CI need not run it.
 #
@@ -59,6 +60,18 @@ except OSError as exc:
     print("read-only root:", exc.strerror)
 else:
     raise SystemExit("the root filesystem is writable")'
+
+echo "image-smoke: EDEN's numba kernel compiles and caches under the writable /tmp (XDG_CACHE_HOME)"
+docker run "${CHART_RUN[@]}" --entrypoint python "$IMAGE" -c '
+import os, torch
+from spotlab.tasks.compress.eden import EdenConfig
+x = torch.randn(1 << 16)
+codec = EdenConfig(bits=1).build()
+vnmse = float((codec.decompress(codec.compress(x, 7)) - x).pow(2).sum() / x.pow(2).sum())
+assert 0.5 < vnmse < 0.65, vnmse
+cached = [f for _, _, files in os.walk(os.environ["XDG_CACHE_HOME"]) for f in files if f.endswith(".nbi")]
+assert cached, "numba wrote no cache index under " + os.environ["XDG_CACHE_HOME"]
+print(f"vNMSE {vnmse:.4f} at b = 1, {len(cached)} cached kernels")'
 
 echo "image-smoke: spotlab run quickstart"
 docker run "${CHART_RUN[@]}" "$IMAGE" run quickstart --json
