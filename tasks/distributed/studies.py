@@ -42,13 +42,6 @@ def _default_train() -> TrainConfig:
     })
 
 
-def train_variants(variants: dict[str, TrainConfig], workers: int, backend: str, data, seed: int) -> dict[str, dict]:
-    """Each variant trained by ``workers`` real processes on ``backend`` from ``seed``; rank 0's result per variant."""
-    splits, info = data
-    return {name: run_workers(train_worker, workers, cfg, splits, info, seed, backend=backend)[0]
-            for name, cfg in variants.items()}
-
-
 def variant_table(results: dict[str, dict]) -> list[dict]:
     return [
         {
@@ -71,19 +64,31 @@ def accuracy_figure(results: dict[str, dict], title: str):
     return figure
 
 
-class DEFvsEFConfig(ConfigModel):
-    kind: Literal["def-vs-ef"] = "def-vs-ef"
+class DataParallelStudy(ConfigModel):
+    """What every training study shares: the run each variant modifies, the worker count and the backend."""
+
     train: TrainConfig = Field(
         default_factory=_default_train, description="Model, optimizer, schedule, epochs and global batch of every "
         "variant (its distributed section is replaced per variant)."
     )
-    workers: int = Field(4, ge=2, le=16, description="Worker processes K (the paper uses 8).")
+    workers: int = Field(4, ge=2, le=16, description="Worker processes K (the DEF paper uses 8 workers, EDEN's "
+                         "federated runs 10 clients per round).")
+    backend: Literal["torch", "horovod"] = Field(
+        "torch", description="Data-parallel backend of every variant: torch (DDP over gloo; compressors in the DDP "
+        "hook on gradient buckets) or horovod (horovodrun --gloo, one fused gradient buffer; `make horovod`)."
+    )
+
+    def train_variants(self, variants: dict[str, TrainConfig], data, seed: int) -> dict[str, dict]:
+        """Each variant trained by ``workers`` real processes on ``backend`` from ``seed``; rank 0's result each."""
+        splits, info = data
+        return {name: run_workers(train_worker, self.workers, cfg, splits, info, seed, backend=self.backend)[0]
+                for name, cfg in variants.items()}
+
+
+class DEFvsEFConfig(DataParallelStudy):
+    kind: Literal["def-vs-ef"] = "def-vs-ef"
     ratio: float = Field(64.0, ge=1, description="Random-block compression ratio (the paper's 64).")
     c: float = Field(0.3, ge=0, le=1, description="DEF's detach coefficient (the paper's 0.3).")
-    backend: Literal["torch", "horovod"] = Field(
-        "torch", description="Data-parallel backend of every variant: torch (DDP over gloo) or horovod (horovodrun "
-        "--gloo; build it with `make horovod`)."
-    )
     ef_lr: float = Field(
         0.01, gt=0, description="EF's learning rate in the claims (the paper's CIFAR-10 setting: 0.01 for EF, 0.05 "
         "for DEF and SGD); EF also runs at train.optimizer.lr for a like-for-like row."
@@ -111,7 +116,7 @@ class DEFvsEFConfig(ConfigModel):
         }
 
     def run(self, data, seed: int) -> StudyReport:
-        results = train_variants(self.variants(), self.workers, self.backend, data, seed)
+        results = self.train_variants(self.variants(), data, seed)
         table = variant_table(results)
         accuracy = {name: r["test_accuracy"] for name, r in results.items()}
         accuracy["ef"] = accuracy[f"ef (lr {self.ef_lr:g})"]  # the paper's EF setting
@@ -148,18 +153,9 @@ class DEFvsEFConfig(ConfigModel):
                            figures={"val_accuracy": figure}, notes=notes)
 
 
-class EdenTrainingConfig(ConfigModel):
-    train: TrainConfig = Field(
-        default_factory=_default_train, description="Model, optimizer, schedule, epochs and global batch of every "
-        "variant (its distributed section is replaced per variant)."
-    )
-    workers: int = Field(4, ge=2, le=16, description="Worker processes K (the paper: 10 clients per round).")
+class EdenTrainingConfig(DataParallelStudy):
     bits: tuple[float, ...] = Field((1.0, 2.0), min_length=1, description="EDEN budgets to train with, bits per "
                                     "coordinate (no error feedback: EDEN is unbiased).")
-    backend: Literal["torch", "horovod"] = Field(
-        "torch", description="Data-parallel backend of every variant: torch (DDP over gloo, EDEN in the DDP hook "
-        "on gradient buckets) or horovod (horovodrun --gloo, EDEN on one fused buffer; `make horovod`)."
-    )
     accuracy_gap: float = Field(0.02, ge=0, lt=1, description="How far below the uncompressed test accuracy an "
                                 "EDEN run may end and still count as matching it.")
 
@@ -172,7 +168,7 @@ class EdenTrainingConfig(ConfigModel):
         }
 
     def run(self, data, seed: int) -> tuple[list[dict], list[Claim], dict]:
-        results = train_variants(self.variants(), self.workers, self.backend, data, seed)
+        results = self.train_variants(self.variants(), data, seed)
         reference = results["uncompressed"]
         claims = []
         for b in self.bits:
